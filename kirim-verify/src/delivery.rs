@@ -1,0 +1,245 @@
+//! Typed access to the delivery headers Kirim sends next to the signature.
+
+use alloc::string::String;
+use core::fmt;
+
+use crate::error::Error;
+
+/// Header names, lowercase (HTTP header names are case-insensitive).
+pub mod names {
+    /// `t=<unix seconds>,v1=<hex>[,v1=…]`: authenticity.
+    pub const SIGNATURE: &str = "x-kirim-signature";
+    /// The event type, e.g. `message.received`: routing.
+    pub const EVENT: &str = "x-kirim-event";
+    /// `evt_…` for Kirim events, Meta's `wamid.…` for Meta events: the dedup key.
+    pub const EVENT_ID: &str = "x-kirim-event-id";
+    /// `kirim` or `meta`: which body shape.
+    pub const SOURCE: &str = "x-kirim-source";
+    /// `wbd_…`, unique per attempt: logging only, never a dedup key.
+    pub const DELIVERY_ID: &str = "x-kirim-delivery-id";
+    /// `1` … `8`: logging and metrics.
+    pub const ATTEMPT: &str = "x-kirim-attempt";
+}
+
+/// The longest event type, event id, source or delivery id accepted, in bytes.
+pub const MAX_META_BYTES: usize = 256;
+
+/// Where the body comes from, from `X-Kirim-Source`; it decides the body's shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// `kirim`: the Kirim envelope `{"id": "evt_…", "type": …, "created_at": …, "data": …}`.
+    Kirim,
+    /// `meta`: the WhatsApp Cloud API payload, passed through unchanged.
+    Meta,
+    /// Any other value, kept as sent (empty when the header is absent).
+    Other(String),
+}
+
+impl Source {
+    /// The header value.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Kirim => "kirim",
+            Self::Meta => "meta",
+            Self::Other(other) => other,
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The delivery headers of one request, validated.
+///
+/// None of them is covered by the signature (only `t` is): they say what the sender claims, and
+/// are trustworthy only as far as the body agrees. The event type and id are required (routing
+/// and dedup need them); the source, delivery id and attempt are informational and read
+/// leniently.
+///
+/// ```
+/// use kirim_verify::{Delivery, Source};
+///
+/// let delivery = Delivery::from_lookup(|name| match name {
+///     "x-kirim-event" => Some(&b"contact.created"[..]),
+///     "x-kirim-event-id" => Some(&b"evt_01HXYZABCDEFGHJKMNPQRSTVW1"[..]),
+///     "x-kirim-source" => Some(&b"kirim"[..]),
+///     "x-kirim-attempt" => Some(&b"2"[..]),
+///     _ => None,
+/// })?;
+/// assert_eq!(delivery.event(), "contact.created");
+/// assert_eq!(delivery.source(), &Source::Kirim);
+/// assert_eq!(delivery.attempt(), Some(2));
+/// # Ok::<(), kirim_verify::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    event: String,
+    event_id: String,
+    source: Source,
+    delivery_id: Option<String>,
+    attempt: Option<u32>,
+}
+
+impl Delivery {
+    /// Reads the delivery headers through `get`, which returns the raw value of a lowercase
+    /// header name. This is what both framework adapters use, whatever their `http` version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingHeader`] or [`Error::InvalidHeader`] for `X-Kirim-Event` and
+    /// `X-Kirim-Event-Id` (empty, longer than [`MAX_META_BYTES`], or not visible ASCII).
+    pub fn from_lookup<'h>(get: impl Fn(&'static str) -> Option<&'h [u8]>) -> Result<Self, Error> {
+        let required = |name| match get(name) {
+            None => Err(Error::MissingHeader { name }),
+            Some(value) => token(value).ok_or(Error::InvalidHeader { name }),
+        };
+        let event = required(names::EVENT)?;
+        let event_id = required(names::EVENT_ID)?;
+        let source = match get(names::SOURCE).and_then(token) {
+            Some(s) if s == "kirim" => Source::Kirim,
+            Some(s) if s == "meta" => Source::Meta,
+            Some(other) => Source::Other(other),
+            None => Source::Other(String::new()),
+        };
+        let delivery_id = get(names::DELIVERY_ID).and_then(token);
+        let attempt = get(names::ATTEMPT)
+            .and_then(|v| core::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse().ok());
+        Ok(Self {
+            event,
+            event_id,
+            source,
+            delivery_id,
+            attempt,
+        })
+    }
+
+    /// Reads the delivery headers from an [`http::HeaderMap`].
+    ///
+    /// # Errors
+    ///
+    /// As [`from_lookup`](Self::from_lookup).
+    #[cfg(feature = "http")]
+    pub fn from_headers(headers: &http::HeaderMap) -> Result<Self, Error> {
+        Self::from_lookup(|name| headers.get(name).map(http::HeaderValue::as_bytes))
+    }
+
+    /// The event type (`X-Kirim-Event`), e.g. `message.received`. Unknown types are normal: the
+    /// catalogue grows, and an unknown event should be acknowledged, not refused.
+    #[must_use]
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+
+    /// The event id (`X-Kirim-Event-Id`): `evt_…` for Kirim events, a `wamid.…` for Meta ones.
+    /// For `message.status` it is the outbound message's id, shared by its sent, delivered, read
+    /// and failed callbacks.
+    #[must_use]
+    pub fn event_id(&self) -> &str {
+        &self.event_id
+    }
+
+    /// The body's source (`X-Kirim-Source`).
+    #[must_use]
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The delivery attempt id (`X-Kirim-Delivery-Id`), unique per attempt: for logs.
+    #[must_use]
+    pub fn delivery_id(&self) -> Option<&str> {
+        self.delivery_id.as_deref()
+    }
+
+    /// The attempt number (`X-Kirim-Attempt`), 1 for the first.
+    #[must_use]
+    pub fn attempt(&self) -> Option<u32> {
+        self.attempt
+    }
+}
+
+/// A non-empty, bounded run of visible ASCII, blanks around it trimmed.
+fn token(value: &[u8]) -> Option<String> {
+    let value = core::str::from_utf8(value).ok()?.trim_matches([' ', '\t']);
+    let visible = value.bytes().all(|b| b.is_ascii_graphic());
+    (visible && !value.is_empty() && value.len() <= MAX_META_BYTES).then(|| String::from(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(headers: &[(&'static str, &'static [u8])]) -> Result<Delivery, Error> {
+        Delivery::from_lookup(|name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
+    }
+
+    const BASE: [(&str, &[u8]); 2] = [
+        (names::EVENT, b"message.status"),
+        (names::EVENT_ID, b"wamid.HBgN=="),
+    ];
+
+    #[test]
+    fn required_headers() {
+        assert_eq!(
+            parse(&BASE[..1]),
+            Err(Error::MissingHeader {
+                name: names::EVENT_ID
+            })
+        );
+        assert_eq!(
+            parse(&[(names::EVENT, b""), BASE[1]]),
+            Err(Error::InvalidHeader { name: names::EVENT })
+        );
+        assert_eq!(
+            parse(&[BASE[0], (names::EVENT_ID, b"evt 1")]),
+            Err(Error::InvalidHeader {
+                name: names::EVENT_ID
+            })
+        );
+        assert_eq!(
+            parse(&[BASE[0], (names::EVENT_ID, &[0xff; 4])]),
+            Err(Error::InvalidHeader {
+                name: names::EVENT_ID
+            })
+        );
+        let long: &'static [u8] = &[b'a'; MAX_META_BYTES + 1];
+        assert_eq!(
+            parse(&[BASE[0], (names::EVENT_ID, long)]),
+            Err(Error::InvalidHeader {
+                name: names::EVENT_ID
+            })
+        );
+    }
+
+    #[test]
+    fn lenient_informational_headers() {
+        let d = parse(&BASE).unwrap();
+        assert_eq!(d.source(), &Source::Other(String::new()));
+        assert_eq!((d.delivery_id(), d.attempt()), (None, None));
+
+        let d = parse(&[
+            BASE[0],
+            BASE[1],
+            (names::SOURCE, b"meta"),
+            (names::DELIVERY_ID, b"wbd_1"),
+            (names::ATTEMPT, b" 8 "),
+        ])
+        .unwrap();
+        assert_eq!(d.source(), &Source::Meta);
+        assert_eq!((d.delivery_id(), d.attempt()), (Some("wbd_1"), Some(8)));
+
+        let d = parse(&[
+            BASE[0],
+            BASE[1],
+            (names::SOURCE, b"partner"),
+            (names::ATTEMPT, b"x"),
+        ])
+        .unwrap();
+        assert_eq!(d.source().as_str(), "partner");
+        assert_eq!(d.attempt(), None);
+    }
+}

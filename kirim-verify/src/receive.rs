@@ -1,0 +1,635 @@
+//! The receiving flow the framework adapters share: limits, verification, dedup claims, and the
+//! status each outcome maps to. Framework-free; the adapters add only I/O glue.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::fmt;
+use core::time::Duration;
+
+use crate::dedup::{
+    Claim, ClaimToken, DEFAULT_LEASE, DEFAULT_RETENTION, DedupKey, DedupStore, DefaultKeyStrategy,
+    ErasedStore, KeyStrategy, Settled, StoreError,
+};
+use crate::delivery::{Delivery, names};
+use crate::error::Error;
+use crate::verifier::{Verification, Verified, Verifier};
+
+/// Default limit on a webhook body: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Default key prefix in the dedup store.
+pub const DEFAULT_KEY_PREFIX: &str = "kirim:";
+
+/// Response bodies: short and generic. The precise reason is in the [`Rejection`], for logs.
+pub mod bodies {
+    /// 200, first processing.
+    pub const OK: &str = "ok";
+    /// 200, a duplicate: acknowledged so Kirim stops retrying; the handler did not run.
+    pub const DUPLICATE: &str = "duplicate";
+    /// 400, missing or malformed delivery headers.
+    pub const BAD_REQUEST: &str = "malformed webhook headers";
+    /// 401, the signature did not verify.
+    pub const INVALID_SIGNATURE: &str = "invalid signature";
+    /// 413.
+    pub const TOO_LARGE: &str = "payload too large";
+    /// 503.
+    pub const UNAVAILABLE: &str = "temporarily unavailable, retry later";
+}
+
+/// What to do when the dedup store fails or times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StoreFailure {
+    /// Answer 503, so Kirim retries later. Nothing is processed twice and nothing is lost, as
+    /// long as the store comes back within Kirim's ~31 h of retries. The default.
+    #[default]
+    FailClosed,
+    /// Process the delivery without dedup. Nothing is delayed; a retry may then be processed
+    /// twice.
+    FailOpen,
+}
+
+/// Dedup configuration: the store, how keys are made, how long claims and memories last.
+///
+/// ```
+/// use kirim_verify::{Dedup, MemoryStore, StoreFailure};
+/// use std::time::Duration;
+///
+/// let dedup = Dedup::new(MemoryStore::new())
+///     .with_retention(Duration::from_secs(30 * 24 * 3600)) // replays of dead deliveries
+///     .with_store_failure(StoreFailure::FailClosed);
+/// # let _ = dedup;
+/// ```
+#[derive(Clone)]
+pub struct Dedup {
+    store: Arc<dyn ErasedStore>,
+    keys: Arc<dyn KeyStrategy>,
+    prefix: String,
+    lease: Duration,
+    retention: Duration,
+    replay_guard: bool,
+    on_failure: StoreFailure,
+}
+
+impl Dedup {
+    /// Dedup on `store`, with the spec's defaults.
+    pub fn new(store: impl DedupStore) -> Self {
+        Self {
+            store: Arc::new(store),
+            keys: Arc::new(DefaultKeyStrategy),
+            prefix: String::from(DEFAULT_KEY_PREFIX),
+            lease: DEFAULT_LEASE,
+            retention: DEFAULT_RETENTION,
+            replay_guard: true,
+            on_failure: StoreFailure::FailClosed,
+        }
+    }
+
+    /// How deliveries map to events. Defaults to [`DefaultKeyStrategy`].
+    #[must_use]
+    pub fn with_key_strategy(mut self, keys: impl KeyStrategy) -> Self {
+        self.keys = Arc::new(keys);
+        self
+    }
+
+    /// Prefix of every key in the store. Defaults to `kirim:`.
+    #[must_use]
+    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a claim holds an event before another worker may take it (a crashed worker's
+    /// claim expires after this). Longer than your slowest handler. Defaults to 30 s.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How long a processed event is remembered. Defaults to 7 days (Kirim retries for ~31 h;
+    /// raise it to 30 days if you replay dead deliveries that late).
+    #[must_use]
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// What to do when the store fails. Defaults to [`StoreFailure::FailClosed`].
+    #[must_use]
+    pub fn with_store_failure(mut self, policy: StoreFailure) -> Self {
+        self.on_failure = policy;
+        self
+    }
+
+    /// Turns off the replay guard, which otherwise answers `duplicate` to a second request
+    /// carrying an already accepted signature, whatever its (unsigned) event id header says.
+    /// Without it, a captured delivery can be re-sent within the tolerance under a fresh event
+    /// id and be processed again. Defaults to on.
+    #[must_use]
+    pub fn dangerous_disable_replay_guard(mut self) -> Self {
+        self.replay_guard = false;
+        self
+    }
+}
+
+impl fmt::Debug for Dedup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dedup")
+            .field("prefix", &self.prefix)
+            .field("lease", &self.lease)
+            .field("retention", &self.retention)
+            .field("replay_guard", &self.replay_guard)
+            .field("on_failure", &self.on_failure)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a request was not handed to the handler, and what to answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The delivery did not verify, or its headers are unusable: 400 or 401.
+    Verify(Error),
+    /// The body is longer than the limit: 413.
+    TooLarge {
+        /// The limit in force, in bytes.
+        limit: usize,
+    },
+    /// Another worker is processing the same event (or the same signature): 503 with
+    /// `Retry-After`.
+    InProgress {
+        /// The claim's remaining lease.
+        retry_after: Duration,
+    },
+    /// The dedup store failed and the policy is to fail closed: 503.
+    Store(StoreError),
+}
+
+impl Rejection {
+    /// The HTTP status, per the spec's response table.
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Verify(error) => error.status(),
+            Self::TooLarge { .. } => 413,
+            Self::InProgress { .. } | Self::Store(_) => 503,
+        }
+    }
+
+    /// The generic body for the caller.
+    #[must_use]
+    pub fn body(&self) -> &'static str {
+        match self.status() {
+            400 => bodies::BAD_REQUEST,
+            401 => bodies::INVALID_SIGNATURE,
+            413 => bodies::TOO_LARGE,
+            _ => bodies::UNAVAILABLE,
+        }
+    }
+
+    /// The `Retry-After` value in whole seconds (at least 1), for 503 answers.
+    #[must_use]
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::InProgress { retry_after } => Some(retry_after.as_secs().max(1)),
+            Self::Store(_) => Some(1),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Verify(error) => fmt::Display::fmt(error, f),
+            Self::TooLarge { limit } => write!(f, "webhook body is over the {limit} byte limit"),
+            Self::InProgress { retry_after } => write!(
+                f,
+                "the same event is being processed by another worker; retry in {retry_after:?}"
+            ),
+            Self::Store(_) => f.write_str("dedup store unavailable; failing closed"),
+        }
+    }
+}
+
+impl core::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Store(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for Rejection {
+    fn from(error: Error) -> Self {
+        Self::Verify(error)
+    }
+}
+
+/// A receiving endpoint's configuration, and the flow every adapter runs:
+///
+/// 1. [`check_length`](Self::check_length): refuse a declared `Content-Length` over the limit;
+/// 2. [`begin`](Self::begin): parse the signature header and check its timestamp before reading
+///    the body;
+/// 3. [`BodyIntake::push`] each chunk (counted against the limit, hashed as it arrives), then
+///    [`BodyIntake::finish`]: a [`VerifiedDelivery`];
+/// 4. [`admit`](Self::admit): claim the event (and its signature) in the dedup store: a
+///    duplicate, or a [`Ticket`] to process;
+/// 5. run the handler, then [`Ticket::settle`] with whether it succeeded.
+///
+/// ```
+/// use kirim_verify::{Dedup, MemoryStore, Receiver, Secret, Verifier};
+///
+/// let receiver = Receiver::new(Verifier::new(Secret::parse_list("whsec_test")?)?)
+///     .with_dedup(Dedup::new(MemoryStore::new()))
+///     .with_max_body_bytes(256 * 1024);
+/// # let _ = receiver;
+/// # Ok::<(), kirim_verify::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    verifier: Verifier,
+    dedup: Option<Dedup>,
+    max_body_bytes: usize,
+}
+
+impl Receiver {
+    /// A receiver verifying with `verifier`, without dedup, with a 1 MiB body limit.
+    #[must_use]
+    pub fn new(verifier: Verifier) -> Self {
+        Self {
+            verifier,
+            dedup: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// Drops duplicate deliveries through `dedup`. Defaults to no dedup.
+    #[must_use]
+    pub fn with_dedup(mut self, dedup: Dedup) -> Self {
+        self.dedup = Some(dedup);
+        self
+    }
+
+    /// The largest body accepted, in bytes. Defaults to 1 MiB.
+    #[must_use]
+    pub fn with_max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// The verifier.
+    #[must_use]
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// The body limit in bytes.
+    #[must_use]
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// Whether a dedup store is configured.
+    #[must_use]
+    pub fn has_dedup(&self) -> bool {
+        self.dedup.is_some()
+    }
+
+    /// Step 1: refuses a declared body length over the limit, before anything is read.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::TooLarge`].
+    pub fn check_length(&self, content_length: Option<u64>) -> Result<(), Rejection> {
+        match content_length {
+            Some(length) if length > self.max_body_bytes as u64 => Err(Rejection::TooLarge {
+                limit: self.max_body_bytes,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Step 2: reads the headers through `get` (raw value of a lowercase header name), parses
+    /// the signature header and checks its timestamp against `now` (unix seconds).
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::Verify`] with a missing or malformed signature header, or a timestamp
+    /// outside the tolerance.
+    pub fn begin<'h>(
+        &self,
+        get: impl Fn(&'static str) -> Option<&'h [u8]>,
+        now: u64,
+    ) -> Result<BodyIntake<'_>, Rejection> {
+        let signature = get(names::SIGNATURE).ok_or(Error::MissingHeader {
+            name: names::SIGNATURE,
+        })?;
+        let verification = self.verifier.start_at(signature, now)?;
+        Ok(BodyIntake {
+            verification,
+            delivery: Delivery::from_lookup(get),
+            received: 0,
+            limit: self.max_body_bytes,
+        })
+    }
+
+    /// [`begin`](Self::begin) with the system clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`begin`](Self::begin).
+    #[cfg(feature = "std")]
+    pub fn begin_now<'h>(
+        &self,
+        get: impl Fn(&'static str) -> Option<&'h [u8]>,
+    ) -> Result<BodyIntake<'_>, Rejection> {
+        self.begin(get, crate::unix_now())
+    }
+
+    /// Step 4: claims the event in the dedup store. Without a store, always
+    /// [`Admission::Process`].
+    ///
+    /// With the replay guard on, the signature is claimed first: a signature already accepted
+    /// is a duplicate whatever the event id header says. Then the event key. Whatever was
+    /// claimed is carried by the [`Ticket`] and settled together.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::InProgress`] when another worker holds the event or the signature;
+    /// [`Rejection::Store`] when the store fails and the policy is to fail closed.
+    pub async fn admit(
+        &self,
+        delivery: &VerifiedDelivery,
+        body: &[u8],
+    ) -> Result<Admission, Rejection> {
+        let Some(dedup) = &self.dedup else {
+            return Ok(Admission::Process(Ticket::unguarded()));
+        };
+        let event_key = DedupKey::new(
+            &dedup.prefix,
+            "evt",
+            &dedup.keys.event_key(&delivery.delivery, body),
+        );
+        let replay = dedup.replay_guard.then(|| {
+            DedupKey::new(
+                &dedup.prefix,
+                "sig",
+                &hex::encode(delivery.verified.replay_fingerprint()),
+            )
+        });
+        let mut ticket = Ticket {
+            store: Some(Arc::clone(&dedup.store)),
+            event: None,
+            replay: None,
+            retention: dedup.retention,
+            replay_retention: self.replay_retention(dedup),
+        };
+        match self.claim_both(dedup, &mut ticket, event_key, replay).await {
+            Ok(None) => Ok(Admission::Process(ticket)),
+            Ok(Some(rejection_or_duplicate)) => rejection_or_duplicate,
+            Err(error) => {
+                // Give back whatever was taken before the failure; the store is failing, so
+                // this is best effort and the leases bound the damage.
+                ticket.settle(false).await;
+                match dedup.on_failure {
+                    StoreFailure::FailClosed => Err(Rejection::Store(error)),
+                    StoreFailure::FailOpen => {
+                        tracing::warn!(
+                            error = %error,
+                            source = error_source(&error),
+                            "dedup store failed; processing without dedup (fail open)"
+                        );
+                        Ok(Admission::Process(Ticket::unguarded()))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Claims the signature (if guarded), then the event, recording acquired claims in
+    /// `ticket`. `Ok(None)` means process; `Ok(Some(..))` is the final answer.
+    async fn claim_both(
+        &self,
+        dedup: &Dedup,
+        ticket: &mut Ticket,
+        event_key: DedupKey,
+        replay: Option<DedupKey>,
+    ) -> Result<Option<Result<Admission, Rejection>>, StoreError> {
+        if let Some(replay) = replay {
+            match dedup.store.claim(&replay, dedup.lease).await? {
+                Claim::Acquired(token) => ticket.replay = Some((replay, token)),
+                Claim::Done => return Ok(Some(Ok(Admission::Duplicate))),
+                Claim::InProgress { retry_after } => {
+                    return Ok(Some(Err(Rejection::InProgress { retry_after })));
+                }
+            }
+        }
+        match dedup.store.claim(&event_key, dedup.lease).await? {
+            Claim::Acquired(token) => {
+                ticket.event = Some((event_key, token));
+                Ok(None)
+            }
+            Claim::Done => {
+                // The event is done; remember this signature as accepted too, so a re-send of
+                // it under another event id is also a duplicate.
+                ticket.settle(true).await;
+                Ok(Some(Ok(Admission::Duplicate)))
+            }
+            Claim::InProgress { retry_after } => {
+                ticket.settle(false).await;
+                Ok(Some(Err(Rejection::InProgress { retry_after })))
+            }
+        }
+    }
+
+    /// How long an accepted signature is remembered: the whole window in which the timestamp
+    /// check accepts it (past + future tolerance, twice the tolerance by default); with the
+    /// check disabled, as long as events.
+    fn replay_retention(&self, dedup: &Dedup) -> Duration {
+        match (
+            self.verifier.past_tolerance(),
+            self.verifier.future_tolerance(),
+        ) {
+            (Some(past), Some(future)) => past + future,
+            _ => dedup.retention,
+        }
+    }
+}
+
+/// Step 3 of the flow: the body as it arrives, counted and hashed. Made by [`Receiver::begin`].
+#[derive(Debug)]
+pub struct BodyIntake<'r> {
+    verification: Verification<'r>,
+    delivery: Result<Delivery, Error>,
+    received: usize,
+    limit: usize,
+}
+
+impl BodyIntake<'_> {
+    /// Hashes the next chunk and counts it against the body limit.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::TooLarge`] once the body exceeds the limit; stop reading then.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), Rejection> {
+        self.received = self.received.saturating_add(chunk.len());
+        if self.received > self.limit {
+            return Err(Rejection::TooLarge { limit: self.limit });
+        }
+        self.verification.update(chunk);
+        Ok(())
+    }
+
+    /// The body limit in force, in bytes.
+    #[must_use]
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Compares the signature and, only once it verified, checks the delivery headers.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::Verify`] with [`Error::SignatureMismatch`], or a missing or invalid event
+    /// header.
+    pub fn finish(self) -> Result<VerifiedDelivery, Rejection> {
+        let verified = self.verification.finish()?;
+        let delivery = self.delivery?;
+        Ok(VerifiedDelivery { delivery, verified })
+    }
+}
+
+/// A delivery whose signature verified, with its typed headers. Only the flow makes one.
+#[derive(Debug, Clone)]
+pub struct VerifiedDelivery {
+    delivery: Delivery,
+    verified: Verified,
+}
+
+impl VerifiedDelivery {
+    /// The delivery headers.
+    #[must_use]
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    /// The verification result: timestamp, matched secret.
+    #[must_use]
+    pub fn verified(&self) -> &Verified {
+        &self.verified
+    }
+}
+
+/// The answer to [`Receiver::admit`].
+#[derive(Debug)]
+#[must_use = "a ticket must be settled, or its claims wait for their lease to expire"]
+pub enum Admission {
+    /// First time (or dedup is off, or failing open): run the handler, then settle the ticket.
+    Process(Ticket),
+    /// Seen before: answer 200 [`bodies::DUPLICATE`] without running the handler.
+    Duplicate,
+}
+
+/// The claims a delivery holds while its handler runs. Settle it with the handler's outcome:
+/// success marks the event done; failure releases it, so Kirim's retry is processed.
+///
+/// A ticket dropped without being settled (the request was cancelled) leaves its claims to
+/// expire after the lease; nothing is marked done.
+#[must_use = "settle the ticket with the handler's outcome"]
+pub struct Ticket {
+    store: Option<Arc<dyn ErasedStore>>,
+    event: Option<(DedupKey, ClaimToken)>,
+    replay: Option<(DedupKey, ClaimToken)>,
+    retention: Duration,
+    replay_retention: Duration,
+}
+
+/// What settling a ticket did, for the operator.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct SettleReport {
+    /// Store failures while settling. After a successful handler these do not change the
+    /// answer (2xx): a possible duplicate later beats a lost event.
+    pub errors: usize,
+    /// Claims that were no longer held (the lease expired before the handler finished).
+    pub stale: usize,
+}
+
+impl Ticket {
+    fn unguarded() -> Self {
+        Self {
+            store: None,
+            event: None,
+            replay: None,
+            retention: Duration::ZERO,
+            replay_retention: Duration::ZERO,
+        }
+    }
+
+    /// Whether this ticket holds dedup claims (false without a store, or when failing open).
+    #[must_use]
+    pub fn is_guarded(&self) -> bool {
+        self.event.is_some() || self.replay.is_some()
+    }
+
+    /// Settles every claim: `succeeded` completes them (the event for the retention, the
+    /// signature for the replay window), otherwise they are released. Failures are logged with
+    /// `tracing` and counted; they never turn a success into an error.
+    pub async fn settle(&mut self, succeeded: bool) -> SettleReport {
+        let mut report = SettleReport::default();
+        let Some(store) = self.store.take() else {
+            return report;
+        };
+        let claims = [
+            (self.event.take(), self.retention),
+            (self.replay.take(), self.replay_retention),
+        ];
+        for (claim, retention) in claims {
+            let Some((key, token)) = claim else { continue };
+            let result = if succeeded {
+                store.complete(&key, &token, retention).await
+            } else {
+                store.release(&key, &token).await
+            };
+            match result {
+                Ok(Settled::Applied) => {}
+                Ok(_) => {
+                    report.stale += 1;
+                    tracing::warn!(
+                        key = %key,
+                        "dedup claim expired before the handler finished; raise the lease"
+                    );
+                }
+                Err(error) => {
+                    report.errors += 1;
+                    tracing::warn!(
+                        key = %key,
+                        completing = succeeded,
+                        error = %error,
+                        source = error_source(&error),
+                        "dedup store failed while settling a claim; its lease will expire"
+                    );
+                }
+            }
+        }
+        report
+    }
+}
+
+impl fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticket")
+            .field("event", &self.event)
+            .field("replay", &self.replay.as_ref().map(|_| "…"))
+            .finish_non_exhaustive()
+    }
+}
+
+fn error_source(error: &StoreError) -> tracing::field::DisplayValue<String> {
+    use alloc::string::ToString;
+    let source = core::error::Error::source(error).map_or_else(String::new, ToString::to_string);
+    tracing::field::display(source)
+}
