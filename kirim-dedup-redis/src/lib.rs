@@ -1,0 +1,1 @@
+//! kirim-dedup-redis (in progress)

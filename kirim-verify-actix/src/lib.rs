@@ -1,0 +1,1 @@
+//! kirim-verify-actix (in progress)

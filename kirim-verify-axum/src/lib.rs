@@ -1,0 +1,1 @@
+//! kirim-verify-axum (in progress)
