@@ -1,12 +1,15 @@
 //! Parsing of the `X-Kirim-Signature` header value.
 
-use core::fmt;
+use core::fmt::{self, Write as _};
 
 /// The longest header value accepted, in bytes (spec: 8 KiB).
 pub const MAX_HEADER_BYTES: usize = 8 * 1024;
 
 /// The most `v1` entries accepted in one header (spec: 16).
 pub const MAX_SIGNATURES: usize = 16;
+
+/// The most digits a `t` may have (spec: 1 to 19).
+const MAX_TIMESTAMP_DIGITS: usize = 19;
 
 /// Length of one decoded `v1` digest (HMAC-SHA256 output).
 pub(crate) const DIGEST_LEN: usize = 32;
@@ -55,8 +58,9 @@ impl core::error::Error for MalformedHeader {}
 /// A parsed `X-Kirim-Signature` value: one timestamp and 1 to 16 decoded `v1` digests.
 ///
 /// Parsing never allocates and never panics; the digests live inline (at most 16 × 32 bytes).
-/// The [`Display`](fmt::Display) impl writes the canonical form (`t=…,v1=…`, lowercase hex, no
-/// spaces, unknown elements dropped), which parses back to an equal value.
+/// The [`Display`](fmt::Display) impl writes the canonical form (`t=…,v1=…`, the `t` digits as
+/// received, lowercase hex, no spaces, unknown elements dropped), which parses back to an equal
+/// value and verifies exactly as the original.
 ///
 /// ```
 /// use kirim_verify::SignatureHeader;
@@ -71,6 +75,9 @@ impl core::error::Error for MalformedHeader {}
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignatureHeader {
     timestamp: u64,
+    /// The `t` digits exactly as received (leading zeros kept): they are what was signed.
+    digits: [u8; MAX_TIMESTAMP_DIGITS],
+    digit_count: usize,
     digests: [[u8; DIGEST_LEN]; MAX_SIGNATURES],
     count: usize,
 }
@@ -95,6 +102,8 @@ impl SignatureHeader {
         let mut timestamp = None;
         let mut header = Self {
             timestamp: 0,
+            digits: [0; MAX_TIMESTAMP_DIGITS],
+            digit_count: 0,
             digests: [[0; DIGEST_LEN]; MAX_SIGNATURES],
             count: 0,
         };
@@ -110,6 +119,8 @@ impl SignatureHeader {
                         return Err(MalformedHeader::DuplicateTimestamp);
                     }
                     timestamp = Some(parse_timestamp(val)?);
+                    header.digits[..val.len()].copy_from_slice(val);
+                    header.digit_count = val.len();
                 }
                 b"v1" => {
                     if header.count == MAX_SIGNATURES {
@@ -136,6 +147,13 @@ impl SignatureHeader {
         self.timestamp
     }
 
+    /// The `t` value exactly as received: the ASCII digits that were signed, leading zeros
+    /// included. The signed payload is these bytes, `.`, then the body.
+    #[must_use]
+    pub fn timestamp_digits(&self) -> &[u8] {
+        &self.digits[..self.digit_count]
+    }
+
     /// The decoded `v1` digests, in header order (1 to 16 of them).
     #[must_use]
     pub fn signatures(&self) -> &[[u8; DIGEST_LEN]] {
@@ -155,7 +173,10 @@ impl fmt::Debug for SignatureHeader {
 
 impl fmt::Display for SignatureHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "t={}", self.timestamp)?;
+        f.write_str("t=")?;
+        for &digit in self.timestamp_digits() {
+            f.write_char(char::from(digit))?;
+        }
         for digest in self.signatures() {
             f.write_str(",v1=")?;
             for byte in digest {
@@ -344,7 +365,8 @@ mod tests {
         let upper = SIG.to_ascii_uppercase();
         let h = parse(&alloc::format!(" t=0042 , v1={upper}, v9=x")).unwrap();
         let canonical = h.to_string();
-        assert_eq!(canonical, alloc::format!("t=42,v1={SIG}"));
+        assert_eq!(canonical, alloc::format!("t=0042,v1={SIG}"));
+        assert_eq!(h.timestamp_digits(), b"0042");
         assert_eq!(parse(&canonical).unwrap(), h);
     }
 

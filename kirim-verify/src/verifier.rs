@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::error::{ConfigError, Error};
-use crate::header::{DIGEST_LEN, SignatureHeader, decimal};
+use crate::header::{DIGEST_LEN, SignatureHeader};
 use crate::secret::Secret;
 
 /// The most secrets one verifier accepts. Each costs one HMAC per request.
@@ -128,7 +128,8 @@ impl Verifier {
     }
 
     /// Verifies a delivery: `header` is the raw `X-Kirim-Signature` value, `body` the raw body
-    /// exactly as received, `now` the current time in unix seconds.
+    /// exactly as received, `now` the current time in unix seconds. The signed payload is the
+    /// `t` digits exactly as received, `.`, and the body: no re-encoding of either.
     ///
     /// Work is bounded: the header is parsed (at most 8 KiB, 16 `v1`) and the timestamp checked
     /// before any HMAC; then one HMAC per configured secret, whatever the number of `v1`.
@@ -140,8 +141,7 @@ impl Verifier {
     pub fn verify_at(&self, header: &[u8], body: &[u8], now: u64) -> Result<Verified, Error> {
         let header = SignatureHeader::parse(header)?;
         self.check_timestamp(header.timestamp(), now)?;
-        let mut t = [0; 20];
-        let t = decimal(header.timestamp(), &mut t);
+        let t = header.timestamp_digits();
         let tags = self.keys.iter().map(|key| {
             let mut mac = key.mac.clone();
             mac.update(t);
@@ -187,8 +187,7 @@ impl Verifier {
     pub fn start_at(&self, header: &[u8], now: u64) -> Result<Verification<'_>, Error> {
         let header = SignatureHeader::parse(header)?;
         self.check_timestamp(header.timestamp(), now)?;
-        let mut t = [0; 20];
-        let t = decimal(header.timestamp(), &mut t);
+        let t = header.timestamp_digits();
         let macs = self
             .keys
             .iter()
