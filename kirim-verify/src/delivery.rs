@@ -108,7 +108,9 @@ impl Delivery {
         let delivery_id = get(names::DELIVERY_ID).and_then(token);
         let attempt = get(names::ATTEMPT)
             .and_then(|v| core::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse().ok());
+            .map(|v| v.trim_matches([' ', '\t']))
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse().ok());
         Ok(Self {
             event,
             event_id,
@@ -236,7 +238,7 @@ mod tests {
             BASE[0],
             BASE[1],
             (names::SOURCE, b"partner"),
-            (names::ATTEMPT, b"x"),
+            (names::ATTEMPT, b"+3"),
         ])
         .unwrap();
         assert_eq!(d.source().as_str(), "partner");

@@ -104,14 +104,14 @@ impl From<MalformedHeader> for Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A secret is the empty string.
+    /// A secret is the empty string, or `whsec_` with nothing after it.
     EmptySecret,
     /// A secret does not start with `whsec_`. Kirim keys HMAC with the whole string it issued,
     /// prefix included; a secret without it is almost always a copy-paste or decoding mistake.
     MissingPrefix,
     /// A secret starts or ends with whitespace (a trailing newline from a file or an env var).
     SurroundingWhitespace,
-    /// A secret label is empty, or a `label=whsec_…` entry has nothing before the `=`.
+    /// A `label=whsec_…` entry has nothing before the `=`.
     EmptyLabel,
     /// No secret was given.
     NoSecrets,

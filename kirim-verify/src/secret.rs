@@ -41,12 +41,12 @@ impl Secret {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::EmptySecret`], [`ConfigError::SurroundingWhitespace`] or
+    /// [`ConfigError::EmptySecret`] (also for a bare `whsec_`), [`ConfigError::SurroundingWhitespace`] or
     /// [`ConfigError::MissingPrefix`]: the HMAC key is the UTF-8 bytes of the whole string Kirim
     /// issued, so anything else would never verify.
     pub fn new(value: impl Into<String>) -> Result<Self, ConfigError> {
         let value = Zeroizing::new(value.into());
-        if value.is_empty() {
+        if value.is_empty() || value.as_str() == PREFIX {
             return Err(ConfigError::EmptySecret);
         }
         if value.trim() != value.as_str() {
@@ -59,10 +59,11 @@ impl Secret {
     }
 
     /// Attaches a label, reported by [`Verified::secret_label`](crate::Verified::secret_label)
-    /// when this secret verifies a delivery. Defaults to none.
+    /// when this secret verifies a delivery. Defaults to none; an empty label means none.
     #[must_use]
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into());
+        let label = label.into();
+        self.label = (!label.is_empty()).then_some(label);
         self
     }
 
@@ -154,7 +155,9 @@ mod tests {
             Secret::new(" whsec_x").err(),
             Some(ConfigError::SurroundingWhitespace)
         );
-        assert!(Secret::new("whsec_").is_ok());
+        assert_eq!(Secret::new("whsec_").err(), Some(ConfigError::EmptySecret));
+        assert!(Secret::new("whsec_x").is_ok());
+        assert_eq!(Secret::new("whsec_x").unwrap().with_label("").label(), None);
     }
 
     #[test]

@@ -12,6 +12,9 @@ use crate::header::decimal;
 use crate::secret::Secret;
 use crate::verifier::{DEFAULT_TOLERANCE, MAX_SECRETS, keyed};
 
+/// The largest timestamp a header can carry (19 digits); larger ones are signed as this.
+const MAX_TIMESTAMP: u64 = 9_999_999_999_999_999_999;
+
 /// The secret behind [`Signer::forged`]: not one a receiver would configure.
 const FORGER_SECRET: &str = "whsec_forged-by-kirim-verify-signer";
 
@@ -59,7 +62,8 @@ impl Signer {
         }
     }
 
-    /// A valid header for `body` signed at `timestamp` (unix seconds).
+    /// A valid header for `body` signed at `timestamp` (unix seconds). A header carries at most
+    /// 19 digits, so timestamps above 9 999 999 999 999 999 999 are signed as that value.
     #[must_use]
     pub fn sign(&self, timestamp: u64, body: &[u8]) -> String {
         let mut header = timestamp_element(timestamp);
@@ -77,14 +81,17 @@ impl Signer {
     }
 
     /// Correctly signed, but 60 s further in the past than the default tolerance allows:
-    /// refused with [`Error::TooOld`](crate::Error::TooOld).
+    /// refused with [`Error::TooOld`](crate::Error::TooOld) by a verifier with the default
+    /// tolerance. There is no such timestamp when `now` is below 360; the header is then signed
+    /// at `t=0`, and only a verifier with a tolerance below `now` refuses it.
     #[must_use]
     pub fn expired(&self, now: u64, body: &[u8]) -> String {
         self.sign(now.saturating_sub(DEFAULT_TOLERANCE.as_secs() + 60), body)
     }
 
     /// Correctly signed, but 60 s further in the future than the default tolerance allows:
-    /// refused with [`Error::TooNew`](crate::Error::TooNew).
+    /// refused with [`Error::TooNew`](crate::Error::TooNew) by a verifier with the default
+    /// tolerance (for any `now` up to 360 s below the largest timestamp a header can carry).
     #[must_use]
     pub fn future(&self, now: u64, body: &[u8]) -> String {
         self.sign(now.saturating_add(DEFAULT_TOLERANCE.as_secs() + 60), body)
@@ -136,6 +143,7 @@ fn forger() -> Hmac<Sha256> {
 }
 
 fn timestamp_element(timestamp: u64) -> String {
+    let timestamp = timestamp.min(MAX_TIMESTAMP);
     let mut buf = [0; 20];
     let mut header = String::with_capacity(2 + 20 + 68);
     header.push_str("t=");
@@ -146,7 +154,7 @@ fn timestamp_element(timestamp: u64) -> String {
 fn tag(mac: &Hmac<Sha256>, timestamp: u64, body: &[u8]) -> [u8; 32] {
     let mut buf = [0; 20];
     let mut mac = mac.clone();
-    mac.update(decimal(timestamp, &mut buf));
+    mac.update(decimal(timestamp.min(MAX_TIMESTAMP), &mut buf));
     mac.update(b".");
     mac.update(body);
     mac.finalize().into_bytes().into()
