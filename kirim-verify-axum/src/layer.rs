@@ -1,0 +1,214 @@
+//! The layer: the whole receiving flow around the webhook route, dedup claims settled from the
+//! handler's response.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum_core::body::Body;
+use axum_core::extract::Request;
+use axum_core::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
+use http::StatusCode;
+use kirim_verify::{Admission, Receiver};
+use tower::{Layer, Service};
+
+use crate::intake;
+use crate::rejection::{self, KirimRejection};
+
+/// Runs the receiving flow around the webhook route: body limit, signature and timestamp,
+/// dedup; then the handler, whose outcome settles the dedup claim.
+///
+/// For each request it:
+///
+/// 1. refuses a declared `Content-Length` over the limit (the smaller of
+///    [`Receiver::max_body_bytes`] and axum's `DefaultBodyLimit`), then reads the body frame by
+///    frame, counting and hashing as it goes, and verifies it: 400, 401 or 413 otherwise;
+/// 2. claims the event (and, with the replay guard, its signature) in the dedup store: a
+///    duplicate is answered 200 `duplicate` without running the handler; an event in progress
+///    elsewhere, or a store that fails, is answered 503 with `Retry-After`;
+/// 3. puts the body back and the [`KirimWebhook`](crate::KirimWebhook) into the request
+///    extensions, and calls the route;
+/// 4. settles the claim from the response: a 2xx completes it; any other status, an error or a
+///    panic releases it, so Kirim's retry is processed. A panic is answered 500.
+///
+/// Apply it to the webhook route only (`post(handler).layer(KirimLayer::new(receiver))`): every
+/// request through it must be a signed delivery. A `DefaultBodyLimit` counts when it is applied
+/// outside this layer (added after it), as it is when set on the router.
+///
+/// A request cancelled mid-handler (the connection dropped) leaves its claim to expire after the
+/// lease: nothing is marked done.
+#[derive(Clone)]
+pub struct KirimLayer {
+    receiver: Arc<Receiver>,
+}
+
+impl KirimLayer {
+    /// A layer running `receiver`'s flow. Share the same `Arc<Receiver>` as router state for
+    /// the [`KirimWebhook`](crate::KirimWebhook) extractor.
+    #[must_use]
+    pub fn new(receiver: impl Into<Arc<Receiver>>) -> Self {
+        Self {
+            receiver: receiver.into(),
+        }
+    }
+
+    /// The receiver this layer runs.
+    #[must_use]
+    pub fn receiver(&self) -> &Arc<Receiver> {
+        &self.receiver
+    }
+}
+
+impl fmt::Debug for KirimLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KirimLayer")
+            .field("receiver", &self.receiver)
+            .finish()
+    }
+}
+
+impl<S> Layer<S> for KirimLayer {
+    type Service = KirimService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        KirimService {
+            inner,
+            receiver: Arc::clone(&self.receiver),
+        }
+    }
+}
+
+/// The service [`KirimLayer`] wraps a route in.
+#[derive(Clone)]
+pub struct KirimService<S> {
+    inner: S,
+    receiver: Arc<Receiver>,
+}
+
+impl<S> fmt::Debug for KirimService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KirimService")
+            .field("receiver", &self.receiver)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Service<Request> for KirimService<S>
+where
+    S: Service<Request> + Clone + Send + 'static,
+    S::Response: IntoResponse + Send + 'static,
+    S::Error: Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The clone that was polled ready is the one called; the fresh clone stays behind.
+        let ready = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, ready);
+        let receiver = Arc::clone(&self.receiver);
+        Box::pin(run(receiver, inner, request))
+    }
+}
+
+async fn run<S>(
+    receiver: Arc<Receiver>,
+    mut inner: S,
+    request: Request,
+) -> Result<Response, S::Error>
+where
+    S: Service<Request>,
+    S::Response: IntoResponse,
+{
+    let (parts, webhook) = match intake::verify(&receiver, request).await {
+        Ok(verified) => verified,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
+    let delivery = webhook.delivery();
+    let (event, event_id, attempt) = (delivery.event(), delivery.event_id(), delivery.attempt());
+    let mut ticket = match receiver
+        .admit(webhook.verified_delivery(), webhook.body())
+        .await
+    {
+        Ok(Admission::Process(ticket)) => ticket,
+        Ok(Admission::Duplicate) => {
+            tracing::debug!(
+                event,
+                event_id,
+                attempt,
+                "kirim webhook is a duplicate; handler not run"
+            );
+            return Ok(rejection::duplicate());
+        }
+        Err(refused) => {
+            let rejection = KirimRejection::from(refused);
+            rejection.log();
+            return Ok(rejection.into_response());
+        }
+    };
+    tracing::debug!(
+        event,
+        event_id,
+        attempt,
+        secret = webhook.verified().secret_index(),
+        guarded = ticket.is_guarded(),
+        "kirim webhook verified and admitted"
+    );
+
+    let mut request = Request::from_parts(parts, Body::from(webhook.body().clone()));
+    request.extensions_mut().insert(webhook);
+    // A panic while building the handler's future or while polling it releases the claim; an
+    // unwind never leaves it held for the lease.
+    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| inner.call(request))) {
+        Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+        Err(panic) => Err(panic),
+    };
+    match outcome {
+        Ok(Ok(response)) => {
+            let response = response.into_response();
+            let succeeded = response.status().is_success();
+            ticket.settle(succeeded).await;
+            if !succeeded {
+                tracing::debug!(
+                    status = response.status().as_u16(),
+                    "kirim webhook handler did not succeed; dedup claim released for the retry"
+                );
+            }
+            Ok(response)
+        }
+        Ok(Err(error)) => {
+            ticket.settle(false).await;
+            Err(error)
+        }
+        Err(panic) => {
+            ticket.settle(false).await;
+            tracing::error!(
+                panic = panic_message(&*panic),
+                "kirim webhook handler panicked; answered 500, dedup claim released for the retry"
+            );
+            Ok(rejection::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                rejection::INTERNAL_ERROR,
+            ))
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)")
+}
