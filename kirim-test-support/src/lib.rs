@@ -1,4 +1,14 @@
 //! Test support shared by the crates of this workspace (not published): the conformance suites
 //! every dedup store and both framework adapters pass, and a harness for real `redis-server`
 //! processes.
+//!
+//! - [`store`]: the dedup store conformance suite, generic over any
+//!   [`DedupStore`](kirim_verify::DedupStore): [`store::run_all`], or one test per case with
+//!   [`dedup_store_conformance!`].
+//! - [`redis_server`]: [`RedisServer`](redis_server::RedisServer), a `redis-server` on a free
+//!   port that can be killed, restarted and paused, and
+//!   [`RedisCluster`](redis_server::RedisCluster), a 3-master Redis Cluster.
+//! - [`http`]: the HTTP conformance suite both framework adapters pass.
 pub mod http;
+pub mod redis_server;
+pub mod store;
