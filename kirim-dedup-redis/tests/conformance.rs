@@ -109,7 +109,7 @@ async fn values_this_crate_did_not_write_are_unexpected() {
 /// `used_memory` over many, with the keys the receiver writes (`kirim:evt:evt_<ULID>`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_per_remembered_event() {
-    const EVENTS: usize = 20_000;
+    const EVENTS: usize = 10_000;
     let server = RedisServer::start();
     let store = RedisStore::connect(server.url()).await.unwrap();
     let mut redis = store.connection().clone();
