@@ -119,7 +119,17 @@ impl KirimRejection {
 }
 
 fn source_text(error: &KirimRejection) -> String {
-    StdError::source(error).map_or_else(String::new, ToString::to_string)
+    match error {
+        // serde_json's messages may quote values from the body (`invalid type: string "…"`):
+        // only where and what kind of error reaches the logs.
+        KirimRejection::InvalidJson(json) => format!(
+            "{:?} error at line {} column {}",
+            json.classify(),
+            json.line(),
+            json.column()
+        ),
+        _ => StdError::source(error).map_or_else(String::new, ToString::to_string),
+    }
 }
 
 impl fmt::Display for KirimRejection {

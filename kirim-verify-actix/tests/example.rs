@@ -1,0 +1,195 @@
+//! `examples/receiver.rs` as its users run it: a real process, configured from the environment,
+//! driven over HTTP.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests: a failed step is a failed test
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use kirim_test_support::http::{Delivery, SECRET, fixtures, send};
+use kirim_verify::{Secret, Signer, bodies, names};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Builds the example (once per test binary) with the same cargo and profile, and returns the
+/// executable cargo reports.
+fn receiver_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let mut build = Command::new(env!("CARGO"));
+            build
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args(["build", "-p", "kirim-verify-actix", "--example", "receiver"])
+                .arg("--message-format=json-render-diagnostics")
+                .stderr(Stdio::inherit());
+            if !cfg!(debug_assertions) {
+                build.arg("--release");
+            }
+            let output = build.output().expect("run cargo build");
+            assert!(output.status.success(), "building the example failed");
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .filter(|message| message["target"]["name"] == "receiver")
+                .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+                .expect("cargo reported no executable for the receiver example")
+        })
+        .clone()
+}
+
+fn example() -> Command {
+    let mut command = Command::new(receiver_binary());
+    for name in [
+        "KIRIM_WEBHOOK_SECRETS",
+        "KIRIM_LISTEN",
+        "KIRIM_TOLERANCE_SECS",
+        "KIRIM_MAX_BODY_BYTES",
+        "REDIS_URL",
+        "RUST_LOG",
+    ] {
+        command.env_remove(name);
+    }
+    command.env("NO_COLOR", "1");
+    command
+}
+
+#[test]
+fn refuses_to_start_without_secrets() {
+    let output = example().output().expect("run the example");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{output:?}");
+    assert!(
+        stderr.contains("KIRIM_WEBHOOK_SECRETS is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn refuses_to_start_with_a_bad_secret_or_setting() {
+    for (name, value, message) in [
+        (
+            "KIRIM_WEBHOOK_SECRETS",
+            "not-a-kirim-secret",
+            "KIRIM_WEBHOOK_SECRETS is invalid",
+        ),
+        (
+            "KIRIM_WEBHOOK_SECRETS",
+            "",
+            "KIRIM_WEBHOOK_SECRETS is invalid",
+        ),
+        (
+            "KIRIM_MAX_BODY_BYTES",
+            "lots",
+            "KIRIM_MAX_BODY_BYTES must be a whole number",
+        ),
+    ] {
+        let mut command = example();
+        command
+            .env("KIRIM_WEBHOOK_SECRETS", SECRET)
+            .env(name, value);
+        let output = command.output().expect("run the example");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{name}={value:?}: {output:?}");
+        assert!(stderr.contains(message), "{name}={value:?}: {stderr}");
+        assert!(
+            !stderr.contains("not-a-kirim-secret"),
+            "echoed the secret: {stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_ok_duplicate_and_401() {
+    let binary = tokio::task::spawn_blocking(receiver_binary).await.unwrap();
+    let mut child = tokio::process::Command::new(binary)
+        .env_remove("REDIS_URL")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("KIRIM_WEBHOOK_SECRETS", format!("current={SECRET}"))
+        .env("KIRIM_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the example");
+
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::spawn({
+        let lines = Arc::clone(&lines);
+        async move {
+            let mut addr_tx = Some(addr_tx);
+            while let Ok(Some(line)) = stdout.next_line().await {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split('/').next().unwrap_or("").to_owned();
+                    if let Some(tx) = addr_tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                lines.lock().unwrap().push(line);
+            }
+        }
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(20), addr_rx)
+        .await
+        .expect("the example did not say where it listens within 20 s")
+        .unwrap();
+    let addr = addr.parse().unwrap_or_else(|e| panic!("{addr:?}: {e}"));
+
+    let id = "evt_01HXYZABCDEFGHJKMNPQRSTVW1";
+    let first = Delivery::kirim("contact.created", id, fixtures::CONTACT_CREATED);
+    let answer = send(addr, &first).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let retry = first
+        .clone()
+        .resigned(now - 1)
+        .with_header(names::ATTEMPT, "2");
+    let answer = send(addr, &retry).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, bodies::DUPLICATE)
+    );
+
+    let other = Signer::new([Secret::new("whsec_not_ours").unwrap()]).unwrap();
+    let forged = first.with_header(
+        names::SIGNATURE,
+        &other.sign(now, fixtures::CONTACT_CREATED),
+    );
+    let answer = send(addr, &forged).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (401, bodies::INVALID_SIGNATURE)
+    );
+
+    // The worker got the event once, and logged what it is and which secret matched.
+    let mut processed = Vec::new();
+    for _ in 0..100 {
+        processed = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("processing kirim event"))
+            .cloned()
+            .collect();
+        if !processed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(processed.len(), 1, "{:?}", lines.lock().unwrap());
+    for field in [
+        "event_type=contact.created",
+        &format!("id={id}"),
+        "attempt=Some(1)",
+        "secret=current",
+    ] {
+        assert!(processed[0].contains(field), "{field} in {}", processed[0]);
+    }
+    child.kill().await.unwrap();
+}
