@@ -1,1 +1,105 @@
-//! Benchmarks live in benches/; this library is empty.
+//! Inputs shared by the benchmarks in `benches/` and the fuzz-corpus replay in `tests/`.
+//!
+//! The benchmarks themselves live in `benches/`; see the README for how to run them and for the
+//! last measured results.
+
+use kirim_verify::{Secret, Signer};
+
+/// The signed timestamp every benchmark uses, and the `now` it verifies at.
+pub const TIMESTAMP: u64 = 1_716_480_000;
+
+/// The secrets the benchmarks configure, in order. The first two are the fixtures' secrets.
+pub const SECRETS: [&str; 2] = ["whsec_test", "whsec_rotating"];
+
+/// A secret no benchmark configures: it signs the non-matching `v1` of a rotation header.
+pub const STRANGER: &str = "whsec_stranger";
+
+/// The body sizes of the `verify` group, in bytes.
+pub const BODY_SIZES: [usize; 4] = [64, 1024, 16 * 1024, 1024 * 1024];
+
+/// A JSON-looking ASCII body of exactly `len` bytes (peers that insist on UTF-8 accept it).
+#[must_use]
+pub fn body(len: usize) -> Vec<u8> {
+    let head = br#"{"id":"evt_01HXYZABCDEFGHJKMNPQRSTVWX","type":"message.created","data":""#;
+    let mut body: Vec<u8> = head.iter().copied().take(len).collect();
+    let filler = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    while body.len() + 2 < len {
+        body.push(filler[body.len() % filler.len()]);
+    }
+    body.extend_from_slice(&br#""}"#[..len - body.len()]);
+    body
+}
+
+/// The first `n` of [`SECRETS`] as configured secrets.
+///
+/// # Panics
+///
+/// If `n` is 0 or larger than [`SECRETS`], or a secret is not a valid Kirim secret.
+#[must_use]
+pub fn secrets(n: usize) -> Vec<Secret> {
+    assert!(
+        (1..=SECRETS.len()).contains(&n),
+        "1 to {} secrets",
+        SECRETS.len()
+    );
+    SECRETS[..n]
+        .iter()
+        .map(|s| Secret::new(*s).unwrap_or_else(|e| panic!("{s}: {e}")))
+        .collect()
+}
+
+/// A header with `sigs` `v1` entries for `body` at [`TIMESTAMP`], where only the last one matches,
+/// and it matches the last of `n_secrets` configured secrets: the worst case for any verifier
+/// that tries secrets and entries in order. The other entries are signed by [`STRANGER`].
+///
+/// # Panics
+///
+/// If `sigs` or `n_secrets` is 0, or `n_secrets` is larger than [`SECRETS`].
+#[must_use]
+pub fn worst_case_header(n_secrets: usize, sigs: usize, body: &[u8]) -> String {
+    assert!(sigs >= 1);
+    let last = secrets(n_secrets).pop().unwrap_or_else(|| unreachable!());
+    let stranger = Secret::new(STRANGER).unwrap_or_else(|e| panic!("{e}"));
+    let v1 = |secret: Secret| {
+        let signed = Signer::new([secret])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .sign(TIMESTAMP, body);
+        let at = signed.find(",v1=").unwrap_or_else(|| unreachable!());
+        signed[at..].to_owned()
+    };
+    let mut header = format!("t={TIMESTAMP}");
+    for _ in 1..sigs {
+        header.push_str(&v1(stranger.clone()));
+    }
+    header.push_str(&v1(last));
+    header
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_have_the_asked_length() {
+        for len in [0, 1, 2, 10, 64, 70, 71, 72, 1024, 1024 * 1024] {
+            let b = body(len);
+            assert_eq!(b.len(), len);
+            assert!(b.is_ascii());
+        }
+    }
+
+    #[test]
+    fn worst_case_header_verifies_with_the_last_secret() {
+        let body = body(64);
+        for (n, sigs) in [(1, 1), (2, 2), (2, 16)] {
+            let verifier = kirim_verify::Verifier::new(secrets(n)).unwrap();
+            let header = worst_case_header(n, sigs, &body);
+            let verified = verifier
+                .verify_at(header.as_bytes(), &body, TIMESTAMP)
+                .unwrap();
+            assert_eq!(verified.secret_index(), n - 1);
+            let parsed = kirim_verify::SignatureHeader::parse(header.as_bytes()).unwrap();
+            assert_eq!(parsed.signatures().len(), sigs);
+        }
+    }
+}

@@ -622,8 +622,8 @@ impl Ticket {
 impl fmt::Debug for Ticket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ticket")
-            .field("event", &self.event)
-            .field("replay", &self.replay.as_ref().map(|_| "…"))
+            .field("event", &self.event.as_ref().map(|(key, _)| key))
+            .field("replay", &self.replay.as_ref().map(|(key, _)| key))
             .finish_non_exhaustive()
     }
 }
