@@ -824,6 +824,61 @@ pub mod cases {
         assert_eq!(probe.count(&id), 2);
     }
 
+    /// The dedup store is down and the policy is to fail closed (the default): 503 with
+    /// `Retry-After`, the handler does not run; Kirim retries later.
+    pub async fn store_down_fails_closed<F, Fut, D, DFut, S>(spawn: F, down_store: D)
+    where
+        F: Fn(Receiver, Probe) -> Fut,
+        Fut: Future<Output = TestServer>,
+        D: Fn() -> DFut,
+        DFut: Future<Output = (S, Box<dyn std::any::Any + Send>)>,
+        S: kirim_verify::DedupStore,
+    {
+        let (store, _down) = down_store().await;
+        let probe = Probe::default();
+        let receiver = Receiver::new(verifier()).with_dedup(Dedup::new(store));
+        let server = spawn(receiver, probe.clone()).await;
+        let delivery = Delivery::kirim(
+            "contact.created",
+            &unique_id("evt"),
+            fixtures::CONTACT_CREATED,
+        );
+        let started = std::time::Instant::now();
+        let answer = send(server.addr, &delivery).await;
+        assert_answer(&answer, 503, bodies::UNAVAILABLE, "store down, fail closed");
+        assert!(answer.headers.contains_key("retry-after"), "{answer:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert!(probe.calls().is_empty());
+    }
+
+    /// The dedup store is down and the policy is to fail open: the delivery is processed.
+    pub async fn store_down_fails_open<F, Fut, D, DFut, S>(spawn: F, down_store: D)
+    where
+        F: Fn(Receiver, Probe) -> Fut,
+        Fut: Future<Output = TestServer>,
+        D: Fn() -> DFut,
+        DFut: Future<Output = (S, Box<dyn std::any::Any + Send>)>,
+        S: kirim_verify::DedupStore,
+    {
+        let (store, _down) = down_store().await;
+        let probe = Probe::default();
+        let dedup = Dedup::new(store).with_store_failure(kirim_verify::StoreFailure::FailOpen);
+        let server = spawn(Receiver::new(verifier()).with_dedup(dedup), probe.clone()).await;
+        let id = unique_id("evt");
+        let delivery = Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED);
+        assert_answer(
+            &send(server.addr, &delivery).await,
+            200,
+            bodies::OK,
+            "store down, fail open",
+        );
+        assert_eq!(probe.count(&id), 1);
+    }
+
     async fn send_raw_or_reset(addr: SocketAddr, delivery: &Delivery) -> Option<Answer> {
         // A panicking handler may be answered 500 or have its connection closed, depending on
         // the framework; both tell Kirim to retry.
@@ -847,6 +902,23 @@ pub mod cases {
         }
         out
     }
+}
+
+/// Generates the two store-failure cases: `$down_store` is an `async fn() -> (store, guard)`
+/// returning a real store whose backend is down (and whatever keeps it so).
+#[macro_export]
+macro_rules! http_store_down_conformance {
+    ($spawn:expr, $down_store:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn store_down_fails_closed() {
+            $crate::http::cases::store_down_fails_closed($spawn, $down_store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn store_down_fails_open() {
+            $crate::http::cases::store_down_fails_open($spawn, $down_store).await;
+        }
+    };
 }
 
 /// Generates one `#[tokio::test]` per conformance case, each calling `$spawn`, an
