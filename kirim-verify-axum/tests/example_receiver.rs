@@ -1,0 +1,291 @@
+//! The example receiver (`examples/receiver/`), built and started as a real process, and driven
+//! over HTTP on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use kirim_test_support::http::{Delivery, SECRET, fixtures, send};
+use kirim_verify::{Secret, Signer, bodies};
+
+/// Builds the example with this test's profile and features (a no-op when `cargo test` already
+/// built it, as it does by default) and returns its path.
+fn receiver_binary() -> &'static PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        // This test runs from <target>/<profile>/deps/; the examples are in
+        // <target>/<profile>/examples/.
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()).unwrap() {
+            "debug" => "dev",
+            other => other,
+        };
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "kirim-verify-axum",
+                "--example",
+                "receiver",
+            ])
+            .args(["--profile", profile]);
+        if cfg!(feature = "json") {
+            build.args(["--features", "json"]);
+        } else {
+            build.arg("--no-default-features");
+        }
+        let status = build.status().unwrap();
+        assert!(status.success(), "building the example failed: {status}");
+        let binary = profile_dir
+            .join("examples")
+            .join(format!("receiver{}", std::env::consts::EXE_SUFFIX));
+        assert!(binary.exists(), "no example binary at {}", binary.display());
+        binary
+    })
+}
+
+/// The example, with a clean environment for the variables it reads.
+fn receiver_command() -> Command {
+    let mut command = Command::new(receiver_binary());
+    for name in [
+        "KIRIM_WEBHOOK_SECRETS",
+        "KIRIM_LISTEN",
+        "KIRIM_TOLERANCE_SECS",
+        "KIRIM_MAX_BODY_BYTES",
+        "REDIS_URL",
+        "RUST_LOG",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .env("KIRIM_LISTEN", "127.0.0.1:0")
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// Runs the example to completion (it must stop by itself) and returns what it printed.
+fn run_to_exit(mut command: Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the receiver did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn refuses_to_start_without_secrets() {
+    let output = run_to_exit(receiver_command());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("KIRIM_WEBHOOK_SECRETS is not set"),
+        "{stderr}"
+    );
+
+    let mut bad = receiver_command();
+    bad.env(
+        "KIRIM_WEBHOOK_SECRETS",
+        "current=whsec_test,base64-without-prefix",
+    );
+    let output = run_to_exit(bad);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("KIRIM_WEBHOOK_SECRETS: webhook secret does not start with whsec_"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("whsec_test"),
+        "a secret was printed: {stderr}"
+    );
+
+    let mut bad = receiver_command();
+    bad.env("KIRIM_WEBHOOK_SECRETS", "whsec_test")
+        .env("KIRIM_TOLERANCE_SECS", "five minutes");
+    let output = run_to_exit(bad);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("KIRIM_TOLERANCE_SECS"),
+        "{output:?}"
+    );
+}
+
+/// A running receiver process, killed when dropped; its log lines arrive on `lines`.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for a log line containing every one of `needles`.
+    fn wait_for(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no log line with {needles:?}: {e}"));
+            if needles.iter().all(|needle| line.contains(needle)) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_signed_deliveries() {
+    let mut command = receiver_command();
+    command.env("KIRIM_WEBHOOK_SECRETS", format!("current={SECRET}"));
+    let receiver = Running::start(command);
+    let addr = listening_addr(&receiver);
+
+    let id = "evt_01HXYZABCDEFGHJKMNPQRSTVW1";
+    let first = Delivery::kirim("contact.created", id, fixtures::CONTACT_CREATED);
+    let answer = send(addr, &first).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
+    // The worker processed it after the ack, and logged what it processed.
+    let processed = receiver.wait_for(&["processed webhook", id]);
+    for field in [
+        "event=\"contact.created\"",
+        "attempt=1",
+        "secret=\"current\"",
+    ] {
+        assert!(processed.contains(field), "{field} in {processed}");
+    }
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let retry = first
+        .clone()
+        .resigned(now - 1)
+        .with_header("x-kirim-attempt", "2");
+    let answer = send(addr, &retry).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, bodies::DUPLICATE)
+    );
+
+    let signer = Signer::new([Secret::new(SECRET).unwrap()]).unwrap();
+    let forged = first.with_header(
+        "x-kirim-signature",
+        &signer.forged(now, fixtures::CONTACT_CREATED),
+    );
+    let answer = send(addr, &forged).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (401, bodies::INVALID_SIGNATURE)
+    );
+    // The refusal's reason is in the operator's log.
+    receiver.wait_for(&[
+        "kirim webhook refused",
+        "status=401",
+        "no signature matched",
+    ]);
+}
+
+fn listening_addr(receiver: &Running) -> SocketAddr {
+    let line = receiver.wait_for(&["listening on "]);
+    line.split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_share_dedup_through_redis() {
+    let mut redis = kirim_test_support::redis_server::RedisServer::start();
+    let start = || {
+        let mut command = receiver_command();
+        command
+            .env("KIRIM_WEBHOOK_SECRETS", format!("current={SECRET}"))
+            .env("REDIS_URL", redis.url());
+        Running::start(command)
+    };
+    let (one, two) = (start(), start());
+    one.wait_for(&["dedup in Redis"]);
+    two.wait_for(&["dedup in Redis"]);
+    let (one_addr, two_addr) = (listening_addr(&one), listening_addr(&two));
+
+    let id = "evt_01HXYZABCDEFGHJKMNPQRSTVW2";
+    let first = Delivery::kirim("contact.updated", id, fixtures::CONTACT_UPDATED);
+    let answer = send(one_addr, &first).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
+    one.wait_for(&["processed webhook", id]);
+
+    // Kirim's retry lands on the other instance: it knows the event through Redis.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let retry = first.resigned(now - 1).with_header("x-kirim-attempt", "2");
+    let answer = send(two_addr, &retry).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, bodies::DUPLICATE)
+    );
+
+    // Redis gone: the instance fails closed, 503 with Retry-After, so Kirim retries later;
+    // the operator's log says why (at warn), and no handler ran.
+    redis.kill();
+    let next = Delivery::kirim(
+        "conversation.closed",
+        "evt_01HXYZABCDEFGHJKMNPQRSTVWY",
+        fixtures::CONVERSATION_CLOSED,
+    );
+    let answer = send(two_addr, &next).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (503, bodies::UNAVAILABLE)
+    );
+    assert!(answer.headers.contains_key("retry-after"), "{answer:?}");
+    let warning = two.wait_for(&["WARN", "kirim webhook refused", "status=503"]);
+    assert!(warning.contains("dedup store"), "{warning}");
+}
