@@ -8,7 +8,6 @@ use actix_web::web::{self, PayloadConfig};
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use bytes::Bytes;
 use kirim_verify::{Delivery, Receiver, Verified, VerifiedDelivery};
-use serde::de::DeserializeOwned;
 
 use crate::intake::{Limits, receive};
 use crate::rejection::KirimRejection;
@@ -57,14 +56,27 @@ impl KirimWebhook {
         self.delivery.verified()
     }
 
-    /// Parses the verified body as JSON. Parse leniently (unknown fields are normal in Kirim's
-    /// and Meta's payloads).
+    /// The verified delivery as the core crate's flow made it.
+    #[must_use]
+    pub fn verified_delivery(&self) -> &VerifiedDelivery {
+        &self.delivery
+    }
+
+    /// The verified body as typed JSON. Parse leniently (unknown fields are normal, and an
+    /// unknown event type should be acknowledged): a strict type here turns a new field into
+    /// a permanent failure.
     ///
     /// # Errors
     ///
-    /// [`KirimRejection::InvalidJson`] (400) when the body is not a `T`.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, KirimRejection> {
-        serde_json::from_slice(&self.body).map_err(KirimRejection::InvalidJson)
+    /// [`KirimRejection::InvalidJson`] (400 as a response) when the body is not JSON of type
+    /// `T`.
+    #[cfg(feature = "json")]
+    pub fn json<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, KirimRejection> {
+        serde_json::from_slice(&self.body).map_err(|error| {
+            let rejection = KirimRejection::InvalidJson(error);
+            rejection.log();
+            rejection
+        })
     }
 }
 
@@ -78,11 +90,15 @@ impl FromRequest for KirimWebhook {
         if let Some(stored) = req.extensions().get::<KirimWebhook>() {
             return Box::pin(ready(Ok(stored.clone())));
         }
+        let refuse = |rejection: KirimRejection| -> Self::Future {
+            rejection.log();
+            Box::pin(ready(Err(rejection)))
+        };
         let Some(receiver) = req.app_data::<web::Data<Receiver>>().cloned() else {
-            return Box::pin(ready(Err(KirimRejection::MissingReceiver)));
+            return refuse(KirimRejection::MissingReceiver);
         };
         if receiver.has_dedup() {
-            return Box::pin(ready(Err(KirimRejection::DedupWithoutMiddleware)));
+            return refuse(KirimRejection::DedupWithoutMiddleware);
         }
         let limits = if req.app_data::<PayloadConfig>().is_some()
             || req.app_data::<web::Data<PayloadConfig>>().is_some()

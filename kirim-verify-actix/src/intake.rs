@@ -41,7 +41,22 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// Runs the flow up to a verified delivery: declared length (413), signature header and
 /// timestamp (400/401) before any byte of the body is read, then every frame counted (413)
 /// and hashed, then the signature compared.
+///
+/// Rejections are logged here, where they are made.
 pub(crate) async fn receive(
+    receiver: &Receiver,
+    req: &HttpRequest,
+    payload: Payload,
+    limits: Limits,
+) -> Result<(VerifiedDelivery, Bytes), KirimRejection> {
+    let result = read_and_verify(receiver, req, payload, limits).await;
+    if let Err(rejection) = &result {
+        rejection.log();
+    }
+    result
+}
+
+async fn read_and_verify(
     receiver: &Receiver,
     req: &HttpRequest,
     payload: Payload,
@@ -67,7 +82,7 @@ async fn read(
     let capacity = declared.map_or(8 * 1024, |n| usize::try_from(n).unwrap_or(0));
     let mut body = BytesMut::with_capacity(capacity.min(intake.limit()));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| KirimRejection::Payload(e.into()))?;
+        let chunk = chunk.map_err(|e| KirimRejection::BodyUnreadable(e.into()))?;
         intake.push(&chunk)?;
         body.extend_from_slice(&chunk);
     }
@@ -108,7 +123,17 @@ async fn read_with_payload_config(
         }
         .into());
     }
-    checked.map_err(KirimRejection::Payload)?;
+    if let Err(error) = checked {
+        let over_config_limit = matches!(
+            error.as_error::<PayloadError>(),
+            Some(PayloadError::Overflow)
+        );
+        return Err(if over_config_limit {
+            KirimRejection::OverPayloadConfigLimit
+        } else {
+            KirimRejection::BodyUnreadable(error)
+        });
+    }
     let frames = frames.take();
     let mut body = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
     for frame in &frames {

@@ -1,5 +1,6 @@
 //! The middleware: verify and admit before the handler, settle the dedup claim after it.
 
+use std::any::Any;
 use std::future::{Future, Ready, ready};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -113,16 +114,25 @@ where
                         event = delivery.delivery().event(),
                         event_id = delivery.delivery().event_id(),
                         attempt = delivery.delivery().attempt(),
-                        "duplicate kirim delivery acknowledged; handler not called"
+                        "kirim webhook is a duplicate; handler not run"
                     );
                     let answer = plain_ok(bodies::DUPLICATE);
                     return Ok(req.into_response(answer).map_into_right_body());
                 }
-                Err(rejection) => {
-                    let rejection = KirimRejection::from(rejection);
+                Err(refused) => {
+                    let rejection = KirimRejection::from(refused);
+                    rejection.log();
                     return Ok(req.error_response(rejection).map_into_right_body());
                 }
             };
+            tracing::debug!(
+                event = delivery.delivery().event(),
+                event_id = delivery.delivery().event_id(),
+                attempt = delivery.delivery().attempt(),
+                secret = delivery.verified().secret_index(),
+                guarded = ticket.is_guarded(),
+                "kirim webhook verified and admitted"
+            );
             req.set_payload(Payload::from(body.clone()));
             req.extensions_mut()
                 .insert(KirimWebhook::new(delivery, body));
@@ -133,15 +143,32 @@ where
                 .await;
             match outcome {
                 Ok(Ok(response)) => {
-                    ticket.settle(response.status().is_success()).await;
+                    let succeeded = response.status().is_success();
+                    ticket.settle(succeeded).await;
+                    if !succeeded {
+                        tracing::debug!(
+                            status = response.status().as_u16(),
+                            "kirim webhook handler did not succeed; dedup claim released for the \
+                             retry"
+                        );
+                    }
                     Ok(response.map_into_left_body())
                 }
                 Ok(Err(error)) => {
                     ticket.settle(false).await;
+                    tracing::debug!(
+                        error = %error,
+                        "kirim webhook handler failed; dedup claim released for the retry"
+                    );
                     Err(error)
                 }
-                Err(_panic) => {
+                Err(panic) => {
                     ticket.settle(false).await;
+                    tracing::error!(
+                        panic = panic_message(&*panic),
+                        "kirim webhook handler panicked; answered 500, dedup claim released for \
+                         the retry"
+                    );
                     // The request went down with the handler, so the answer is an error for
                     // actix to turn into the 500 (outer middleware sees it as an `Err`).
                     Err(KirimRejection::HandlerPanicked.into())
@@ -149,4 +176,12 @@ where
             }
         })
     }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)")
 }

@@ -177,7 +177,7 @@ async fn invalid_json_is_400_and_releases_the_claim() {
     let answer = send(server.addr, &bad).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
-        (400, "malformed webhook body")
+        (400, "invalid JSON body")
     );
     // A 400 from the handler is not a success: the same bytes again are handled again, not
     // answered `duplicate`.
@@ -351,18 +351,18 @@ async fn extractor_alone_refuses_a_dedup_receiver_loudly() {
     let answer = send(server.addr, &delivery).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
-        (500, "internal error")
+        (500, "internal server error")
     );
     assert!(probe.calls().is_empty());
 
     let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     let line = text
         .lines()
-        .find(|l| l.contains("KirimWebhook used alone on a receiver with dedup"))
+        .find(|l| l.contains("but the Receiver has dedup configured"))
         .unwrap_or_else(|| panic!("no log of the refusal in {text:?}"));
     assert!(line.contains("ERROR"), "{line}");
     assert!(
-        line.contains("wrap the route in KirimMiddleware::new(receiver)"),
+        line.contains("wrap the webhook route in `.wrap(KirimMiddleware::new(receiver))`"),
         "{line}"
     );
 }
@@ -376,7 +376,7 @@ async fn extractor_without_receiver_or_middleware_is_500() {
     let answer = send(server.addr, &delivery).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
-        (500, "internal error")
+        (500, "internal server error")
     );
     assert!(probe.calls().is_empty());
     assert!(logged().contains("without a web::Data<Receiver> in the app data"));
@@ -473,7 +473,7 @@ async fn logs_never_carry_secrets_or_bodies() {
         "{text}"
     );
     assert!(
-        text.contains("verified webhook body is not the expected JSON"),
+        text.contains("kirim webhook body is not the expected JSON"),
         "{text}"
     );
     assert!(!text.contains(marker));
