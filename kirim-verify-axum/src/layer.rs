@@ -36,9 +36,10 @@ use crate::rejection::{self, KirimRejection};
 /// 4. settles the claim from the response: a 2xx completes it; any other status, an error or a
 ///    panic releases it, so Kirim's retry is processed. A panic is answered 500.
 ///
-/// Apply it to the webhook route only (`post(handler).layer(KirimLayer::new(receiver))`): every
-/// request through it must be a signed delivery. A `DefaultBodyLimit` counts when it is applied
-/// outside this layer (added after it), as it is when set on the router.
+/// Apply it to the webhook route only, with `route_layer` so that other methods still get 405:
+/// `post(handler).route_layer(KirimLayer::new(receiver))`. Every request through it must be a
+/// signed delivery. A `DefaultBodyLimit` counts when it is applied outside this layer (added
+/// after it), as it is when set on the router.
 ///
 /// A request cancelled mid-handler (the connection dropped) leaves its claim to expire after the
 /// lease: nothing is marked done.

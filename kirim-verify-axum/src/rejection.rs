@@ -129,7 +129,7 @@ impl fmt::Display for KirimRejection {
             Self::DedupWithoutLayer => f.write_str(
                 "KirimWebhook extracted without KirimLayer, but the Receiver has dedup configured: \
                  the extractor cannot see the handler's outcome to settle the claim; add \
-                 `.layer(KirimLayer::new(receiver))` to the webhook route",
+                 `.route_layer(KirimLayer::new(receiver))` to the webhook route",
             ),
         }
     }

@@ -158,7 +158,7 @@ async fn extractor_alone_with_dedup_refuses_loudly() {
     let log = log.text();
     assert!(log.contains("ERROR"), "{log}");
     assert!(
-        log.contains("add `.layer(KirimLayer::new(receiver))` to the webhook route"),
+        log.contains("add `.route_layer(KirimLayer::new(receiver))` to the webhook route"),
         "{log}"
     );
     assert!(
@@ -172,7 +172,10 @@ async fn extractor_alone_with_dedup_refuses_loudly() {
 async fn default_body_limit_smaller_than_ours_wins() {
     // Ours is 64 KiB (the suite's receiver); axum's is set to 1000 bytes on the router.
     let layered = Router::new()
-        .route(ROUTE, post(describe).layer(KirimLayer::new(receiver())))
+        .route(
+            ROUTE,
+            post(describe).route_layer(KirimLayer::new(receiver())),
+        )
         .with_state(Arc::new(receiver()))
         .layer(DefaultBodyLimit::max(1000));
     let alone = Router::new()
@@ -232,7 +235,7 @@ async fn disabling_axums_limit_leaves_ours() {
     let app = Router::new()
         .route(
             ROUTE,
-            post(describe).layer(KirimLayer::new(Arc::clone(&ours))),
+            post(describe).route_layer(KirimLayer::new(Arc::clone(&ours))),
         )
         .with_state(ours)
         .layer(DefaultBodyLimit::disable());
@@ -276,7 +279,7 @@ async fn typed_json_is_400_when_malformed() {
     let app = Router::new()
         .route(
             ROUTE,
-            post(typed).layer(KirimLayer::new(Arc::clone(&shared))),
+            post(typed).route_layer(KirimLayer::new(Arc::clone(&shared))),
         )
         .with_state(shared);
     let addr = serve(app).await;
@@ -386,7 +389,7 @@ async fn layer_puts_the_body_back() {
     let app = Router::new()
         .route(
             ROUTE,
-            post(handler).layer(KirimLayer::new(Arc::clone(&shared))),
+            post(handler).route_layer(KirimLayer::new(Arc::clone(&shared))),
         )
         .with_state(shared);
     let addr = serve(app).await;
@@ -403,6 +406,8 @@ async fn layer_puts_the_body_back() {
             format!("message.received {}", fixtures::MESSAGE_RECEIVED.len())
         )
     );
+    // Other methods are not webhooks: 405, not a signature error.
+    assert_eq!(raw_status(addr, "GET").await, 405);
     // Under the layer, dedup is on: the same event again is a duplicate, handler not run.
     let retry = delivery.resigned(now() - 1);
     let answer = send(addr, &retry).await;
@@ -410,4 +415,15 @@ async fn layer_puts_the_body_back() {
         (answer.status, answer.body.as_str()),
         (200, bodies::DUPLICATE)
     );
+}
+
+/// The status of a bodiless request with `method` to the webhook route.
+async fn raw_status(addr: SocketAddr, method: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("{method} {ROUTE} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer.split(' ').nth(1).unwrap().parse().unwrap()
 }

@@ -46,7 +46,7 @@ async fn spawn(receiver: Receiver, probe: Probe) -> TestServer {
     let app = Router::new()
         .route(
             ROUTE,
-            post(handle).layer(KirimLayer::new(Arc::clone(&receiver))),
+            post(handle).route_layer(KirimLayer::new(Arc::clone(&receiver))),
         )
         .with_state(App { receiver, probe });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -42,7 +42,7 @@ pub(crate) fn router(receiver: Arc<Receiver>, queue: mpsc::Sender<KirimWebhook>)
     Router::new()
         .route(
             ROUTE,
-            post(receive).layer(KirimLayer::new(Arc::clone(&receiver))),
+            post(receive).route_layer(KirimLayer::new(Arc::clone(&receiver))),
         )
         .with_state(App { receiver, queue })
 }
