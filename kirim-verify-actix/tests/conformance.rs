@@ -78,3 +78,15 @@ async fn oversized_bodies_are_413_distinct_bodies() {
     let bodies: Vec<Vec<u8>> = probe.calls().into_iter().map(|c| c.body).collect();
     assert_eq!(bodies, [at_limit, also_at_limit]);
 }
+
+/// A real Redis store whose server was killed after it connected.
+async fn redis_down() -> (kirim_dedup_redis::RedisStore, Box<dyn std::any::Any + Send>) {
+    let mut server = kirim_test_support::redis_server::RedisServer::start();
+    let store = kirim_dedup_redis::RedisStore::connect(server.url())
+        .await
+        .unwrap();
+    server.kill();
+    (store, Box::new(server))
+}
+
+kirim_test_support::http_store_down_conformance!(spawn, redis_down);

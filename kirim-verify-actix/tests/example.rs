@@ -99,19 +99,53 @@ fn refuses_to_start_with_a_bad_secret_or_setting() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_ok_duplicate_and_401() {
+/// A running example process and what it printed so far.
+struct Running {
+    child: tokio::process::Child,
+    addr: std::net::SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    /// Lines containing `needle`, waiting up to 5 s for the first.
+    async fn lines_with(&self, needle: &str) -> Vec<String> {
+        for _ in 0..100 {
+            let found: Vec<String> = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(needle))
+                .cloned()
+                .collect();
+            if !found.is_empty() {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Vec::new()
+    }
+
+    async fn stop(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+async fn start(redis_url: Option<&str>) -> Running {
     let binary = tokio::task::spawn_blocking(receiver_binary).await.unwrap();
-    let mut child = tokio::process::Command::new(binary)
+    let mut command = tokio::process::Command::new(binary);
+    command
         .env_remove("REDIS_URL")
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
         .env("KIRIM_WEBHOOK_SECRETS", format!("current={SECRET}"))
         .env("KIRIM_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the example");
+        .kill_on_drop(true);
+    if let Some(url) = redis_url {
+        command.env("REDIS_URL", url);
+    }
+    let mut child = command.spawn().expect("start the example");
 
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
@@ -136,21 +170,31 @@ async fn serves_ok_duplicate_and_401() {
         .expect("the example did not say where it listens within 20 s")
         .unwrap();
     let addr = addr.parse().unwrap_or_else(|e| panic!("{addr:?}: {e}"));
+    Running { child, addr, lines }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_ok_duplicate_and_401() {
+    let example = start(None).await;
+    assert_eq!(example.lines_with("dedup store: memory").await.len(), 1);
 
     let id = "evt_01HXYZABCDEFGHJKMNPQRSTVW1";
     let first = Delivery::kirim("contact.created", id, fixtures::CONTACT_CREATED);
-    let answer = send(addr, &first).await;
+    let answer = send(example.addr, &first).await;
     assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
     let retry = first
         .clone()
-        .resigned(now - 1)
+        .resigned(now() - 1)
         .with_header(names::ATTEMPT, "2");
-    let answer = send(addr, &retry).await;
+    let answer = send(example.addr, &retry).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
         (200, bodies::DUPLICATE)
@@ -159,30 +203,17 @@ async fn serves_ok_duplicate_and_401() {
     let other = Signer::new([Secret::new("whsec_not_ours").unwrap()]).unwrap();
     let forged = first.with_header(
         names::SIGNATURE,
-        &other.sign(now, fixtures::CONTACT_CREATED),
+        &other.sign(now(), fixtures::CONTACT_CREATED),
     );
-    let answer = send(addr, &forged).await;
+    let answer = send(example.addr, &forged).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
         (401, bodies::INVALID_SIGNATURE)
     );
 
     // The worker got the event once, and logged what it is and which secret matched.
-    let mut processed = Vec::new();
-    for _ in 0..100 {
-        processed = lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains("processing kirim event"))
-            .cloned()
-            .collect();
-        if !processed.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(processed.len(), 1, "{:?}", lines.lock().unwrap());
+    let processed = example.lines_with("processing kirim event").await;
+    assert_eq!(processed.len(), 1, "{processed:?}");
     for field in [
         "event_type=contact.created",
         &format!("id={id}"),
@@ -191,5 +222,32 @@ async fn serves_ok_duplicate_and_401() {
     ] {
         assert!(processed[0].contains(field), "{field} in {}", processed[0]);
     }
-    child.kill().await.unwrap();
+    example.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_url_dedup_outlives_a_restart() {
+    let redis = tokio::task::spawn_blocking(kirim_test_support::redis_server::RedisServer::start)
+        .await
+        .unwrap();
+    let url = redis.url();
+    let id = "evt_01HXYZABCDEFGHJKMNPQRSTVW2";
+    let first = Delivery::kirim("contact.created", id, fixtures::CONTACT_CREATED);
+
+    let example = start(Some(&url)).await;
+    assert_eq!(example.lines_with("dedup store: redis").await.len(), 1);
+    let answer = send(example.addr, &first).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
+    example.stop().await;
+
+    // Another process on the same Redis: Kirim's retry is still a duplicate.
+    let example = start(Some(&url)).await;
+    let retry = first.resigned(now() - 1).with_header(names::ATTEMPT, "2");
+    let answer = send(example.addr, &retry).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, bodies::DUPLICATE)
+    );
+    example.stop().await;
+    drop(redis);
 }
