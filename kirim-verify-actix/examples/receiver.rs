@@ -165,9 +165,7 @@ async fn run(config: Config) -> Result<(), Box<dyn Error>> {
 
     let server = HttpServer::new(move || {
         App::new().app_data(sender.clone()).service(
-            web::resource("/webhooks/kirim")
-                .wrap(middleware.clone())
-                .route(web::post().to(kirim)),
+            web::resource("/webhooks/kirim").route(web::post().to(kirim).wrap(middleware.clone())),
         )
     })
     .bind(config.listen.as_str())

@@ -17,8 +17,12 @@ use crate::extractor::KirimWebhook;
 use crate::intake::{Limits, receive};
 use crate::rejection::{KirimRejection, plain_ok};
 
-/// Verifies and deduplicates Kirim deliveries in front of a route: `.wrap(KirimMiddleware::new(receiver))`
-/// on a resource, a scope or the app.
+/// Verifies and deduplicates Kirim deliveries in front of a handler.
+///
+/// Wrap the webhook route with it, so that other methods still get 405:
+/// `web::resource(path).route(web::post().to(handler).wrap(KirimMiddleware::new(receiver)))`.
+/// It also wraps a resource, a scope or the app; every request through it must then be a
+/// signed delivery.
 ///
 /// For each request, in order:
 ///

@@ -480,3 +480,36 @@ async fn logs_never_carry_secrets_or_bodies() {
     assert!(!text.contains(SECRET));
     assert!(!text.contains("whsec_someone_else"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_post_route_other_methods_still_get_405() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let probe = Probe::default();
+    let middleware = KirimMiddleware::new(receiver());
+    let server = support::serve({
+        let probe = probe.clone();
+        move |cfg| {
+            cfg.app_data(web::Data::new(probe.clone())).service(
+                web::resource(ROUTE).route(
+                    web::post()
+                        .to(support::probe_handler)
+                        .wrap(middleware.clone()),
+                ),
+            );
+        }
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = format!("GET {ROUTE} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+
+    let delivery = Delivery::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED);
+    let answer = send(server.addr, &delivery).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
+    assert_eq!(probe.calls().len(), 1);
+}

@@ -13,9 +13,11 @@ async fn spawn(receiver: Receiver, probe: Probe) -> TestServer {
     let middleware = KirimMiddleware::new(receiver);
     support::serve(move |cfg| {
         cfg.app_data(web::Data::new(probe.clone())).service(
-            web::resource(ROUTE)
-                .wrap(middleware.clone())
-                .route(web::post().to(support::probe_handler)),
+            web::resource(ROUTE).route(
+                web::post()
+                    .to(support::probe_handler)
+                    .wrap(middleware.clone()),
+            ),
         );
     })
     .await
