@@ -36,7 +36,9 @@ use crate::rejection::{KirimRejection, plain_ok};
 /// 5. the handler, with the exact bytes put back as the payload (so `web::Bytes` and
 ///    `web::Json<T>` still work) and the delivery stored for [`KirimWebhook`];
 /// 6. the claim settled from the answer: a 2xx marks the event done; any other status, an
-///    error or a panic releases it so Kirim's retry is processed (a panic is answered 500).
+///    error or a panic releases it so Kirim's retry is processed. A panic is answered 500,
+///    returned as an `Err` ([`KirimRejection::HandlerPanicked`]) that actix turns into the
+///    response: the request went down with the handler.
 ///
 /// Refusals are answered through [`KirimRejection`].
 #[derive(Debug, Clone)]

@@ -513,3 +513,40 @@ async fn on_the_post_route_other_methods_still_get_405() {
     assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
     assert_eq!(probe.calls().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_is_answered_500_and_logged_with_its_message() {
+    let _ = logs();
+    let probe = Probe::default();
+    let middleware = KirimMiddleware::new(receiver());
+    let server = support::serve({
+        let probe = probe.clone();
+        move |cfg| {
+            cfg.app_data(web::Data::new(probe.clone())).service(
+                web::resource(ROUTE).route(
+                    web::post()
+                        .to(support::probe_handler)
+                        .wrap(middleware.clone()),
+                ),
+            );
+        }
+    })
+    .await;
+    let delivery = Delivery::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED)
+        .with_header(kirim_test_support::http::BEHAVIOUR_HEADER, "panic");
+    let answer = send(server.addr, &delivery).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (500, "internal server error")
+    );
+    let text = logged();
+    let line = text
+        .lines()
+        .find(|l| l.contains("kirim webhook handler panicked"))
+        .unwrap_or_else(|| panic!("no log of the panic in {text:?}"));
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(
+        line.contains("the handler panics, as the test asked"),
+        "{line}"
+    );
+}
