@@ -18,9 +18,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use kirim_verify::{
     Admission, Claim, ClaimToken, Dedup, DedupKey, DedupStore, Receiver, Secret, Settled, Signer,
-    Ticket, VerifiedDelivery, Verifier, names,
+    Ticket, Verifier, Webhook, names,
 };
 
 /// The short lease the timing cases use.
@@ -386,12 +387,7 @@ fn now() -> u64 {
 }
 
 /// Verifies one request (its headers and body) the way an adapter does.
-fn verify(
-    receiver: &Receiver,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    now: u64,
-) -> VerifiedDelivery {
+fn verify(receiver: &Receiver, headers: &[(&str, &str)], body: &[u8], now: u64) -> Webhook {
     let get = |name: &'static str| {
         headers
             .iter()
@@ -400,7 +396,9 @@ fn verify(
     };
     let mut intake = receiver.begin(get, now).expect("headers verify");
     for chunk in body.chunks(7) {
-        intake.push(chunk).expect("within the limit");
+        intake
+            .push(Bytes::copy_from_slice(chunk))
+            .expect("within the limit");
     }
     intake.finish().expect("signature verifies")
 }
@@ -425,8 +423,8 @@ async fn admit(
         (names::EVENT_ID, event_id),
         (names::SOURCE, source),
     ];
-    let delivery = verify(receiver, &headers, body, now);
-    match receiver.admit(&delivery, body).await {
+    let webhook = verify(receiver, &headers, body, now);
+    match receiver.admit(&webhook).await {
         Ok(admission) => admission,
         Err(rejection) => panic!("admission was refused: {rejection}"),
     }

@@ -9,7 +9,7 @@
 //! - `KIRIM_TOLERANCE_SECS`: timestamp tolerance, default 300;
 //! - `KIRIM_MAX_BODY_BYTES`: body limit, default 1 MiB;
 //! - `REDIS_URL`: dedup in Redis when set (shared by every instance), else in memory;
-//! - `RUST_LOG`: log filter, default `info`.
+//! - `RUST_LOG`: the log filter, default `info,kirim_verify=debug`.
 //!
 //! ```sh
 //! KIRIM_WEBHOOK_SECRETS=whsec_… cargo run -p kirim-verify-actix --example receiver
@@ -179,7 +179,7 @@ async fn run(config: Config) -> Result<(), Box<dyn Error>> {
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kirim_verify=debug"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())

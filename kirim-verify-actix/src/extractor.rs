@@ -1,13 +1,13 @@
 //! The extractor: what the middleware verified, or a verification of its own.
 
 use std::future::{Future, ready};
+use std::ops::Deref;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::web::{self, PayloadConfig};
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use bytes::Bytes;
-use kirim_verify::{Delivery, Receiver, Verified, VerifiedDelivery};
+use kirim_verify::{Receiver, Rejection, Webhook};
 
 use crate::intake::{Limits, receive};
 use crate::rejection::KirimRejection;
@@ -18,67 +18,57 @@ use crate::rejection::KirimRejection;
 /// and admitted (no second read, no second check). Used alone, it reads and verifies the body
 /// itself with the `web::Data<Receiver>` from the app data (the smaller of the receiver's
 /// limit and a [`PayloadConfig`]'s, when one is set); dedup needs the middleware, so a
-/// receiver with dedup is refused there (500, [`KirimRejection::DedupWithoutMiddleware`]).
+/// receiver with dedup is refused there (500, [`Rejection::Misconfigured`]).
 ///
 /// Take `Result<KirimWebhook, KirimRejection>` to answer refusals yourself.
 #[derive(Debug, Clone)]
-pub struct KirimWebhook {
-    delivery: VerifiedDelivery,
-    body: Bytes,
-}
+pub struct KirimWebhook(Webhook);
 
 impl KirimWebhook {
-    pub(crate) fn new(delivery: VerifiedDelivery, body: Bytes) -> Self {
-        Self { delivery, body }
-    }
-
-    /// The body exactly as received and verified.
+    /// The verified webhook as the core crate's flow made it.
     #[must_use]
-    pub fn body(&self) -> &Bytes {
-        &self.body
+    pub fn into_inner(self) -> Webhook {
+        self.0
     }
 
-    /// The body, owned.
-    #[must_use]
-    pub fn into_body(self) -> Bytes {
-        self.body
-    }
-
-    /// The delivery headers: event type, event id, source, attempt.
-    #[must_use]
-    pub fn delivery(&self) -> &Delivery {
-        self.delivery.delivery()
-    }
-
-    /// The verification result: signed timestamp, which secret matched.
-    #[must_use]
-    pub fn verified(&self) -> &Verified {
-        self.delivery.verified()
-    }
-
-    /// The verified delivery as the core crate's flow made it.
-    #[must_use]
-    pub fn verified_delivery(&self) -> &VerifiedDelivery {
-        &self.delivery
-    }
-
-    /// The verified body as typed JSON. Parse leniently (unknown fields are normal, and an
-    /// unknown event type should be acknowledged): a strict type here turns a new field into
-    /// a permanent failure.
+    /// The verified body as typed JSON ([`Webhook::json`]), refused as a response when it is
+    /// not. Parse leniently: unknown fields are normal.
     ///
     /// # Errors
     ///
-    /// [`KirimRejection::InvalidJson`] (400 as a response) when the body is not JSON of type
-    /// `T`.
+    /// [`Rejection::InvalidJson`](kirim_verify::Rejection::InvalidJson) (400 as a response)
+    /// when the body is not JSON of type `T`.
     #[cfg(feature = "json")]
     pub fn json<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, KirimRejection> {
-        serde_json::from_slice(&self.body).map_err(|error| {
-            let rejection = KirimRejection::InvalidJson(error);
-            rejection.log();
-            rejection
-        })
+        self.0.json().map_err(KirimRejection::logged)
     }
 }
+
+/// The accessors of the core's [`Webhook`]: `body()`, `into_body()`, `delivery()`,
+/// `verified()`.
+impl Deref for KirimWebhook {
+    type Target = Webhook;
+
+    fn deref(&self) -> &Webhook {
+        &self.0
+    }
+}
+
+impl From<Webhook> for KirimWebhook {
+    fn from(webhook: Webhook) -> Self {
+        Self(webhook)
+    }
+}
+
+/// What [`Rejection::Misconfigured`] says when the extractor finds no receiver.
+const MISSING_RECEIVER: &str = "KirimWebhook extracted without KirimMiddleware and without a \
+     web::Data<Receiver> in the app data; wrap the webhook route in \
+     `.wrap(KirimMiddleware::new(receiver))`";
+
+/// What [`Rejection::Misconfigured`] says when the extractor meets a dedup receiver alone.
+const DEDUP_WITHOUT_MIDDLEWARE: &str = "KirimWebhook extracted without KirimMiddleware, but the \
+     Receiver has dedup configured: the extractor cannot see the handler's outcome to settle \
+     the claim; wrap the webhook route in `.wrap(KirimMiddleware::new(receiver))`";
 
 type Extraction = Pin<Box<dyn Future<Output = Result<KirimWebhook, KirimRejection>>>>;
 
@@ -90,15 +80,16 @@ impl FromRequest for KirimWebhook {
         if let Some(stored) = req.extensions().get::<KirimWebhook>() {
             return Box::pin(ready(Ok(stored.clone())));
         }
-        let refuse = |rejection: KirimRejection| -> Self::Future {
-            rejection.log();
-            Box::pin(ready(Err(rejection)))
+        let refuse = |fix| -> Self::Future {
+            Box::pin(ready(Err(KirimRejection::logged(
+                Rejection::Misconfigured { fix },
+            ))))
         };
         let Some(receiver) = req.app_data::<web::Data<Receiver>>().cloned() else {
-            return refuse(KirimRejection::MissingReceiver);
+            return refuse(MISSING_RECEIVER);
         };
         if receiver.has_dedup() {
-            return refuse(KirimRejection::DedupWithoutMiddleware);
+            return refuse(DEDUP_WITHOUT_MIDDLEWARE);
         }
         let limits = if req.app_data::<PayloadConfig>().is_some()
             || req.app_data::<web::Data<PayloadConfig>>().is_some()
@@ -109,9 +100,6 @@ impl FromRequest for KirimWebhook {
         };
         let req = req.clone();
         let payload = payload.take();
-        Box::pin(async move {
-            let (delivery, body) = receive(&receiver, &req, payload, limits).await?;
-            Ok(KirimWebhook::new(delivery, body))
-        })
+        Box::pin(async move { Ok(Self(receive(&receiver, &req, payload, limits).await?)) })
     }
 }

@@ -7,11 +7,11 @@ use std::rc::Rc;
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::HeaderMap;
 use actix_web::{FromRequest, HttpRequest, web};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use kirim_verify::{BodyIntake, Receiver, VerifiedDelivery};
+use kirim_verify::{BodyIntake, Receiver, Rejection, Webhook};
 
 use crate::rejection::KirimRejection;
 
@@ -31,29 +31,21 @@ pub(crate) fn lookup<'h>(headers: &'h HeaderMap) -> impl Fn(&'static str) -> Opt
     move |name| headers.get(name).map(|value| value.as_bytes())
 }
 
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse().ok())
-}
-
 /// Runs the flow up to a verified delivery: declared length (413), signature header and
 /// timestamp (400/401) before any byte of the body is read, then every frame counted (413)
 /// and hashed, then the signature compared.
 ///
-/// Rejections are logged here, where they are made.
+///
+/// Refusals are logged here, where they are made.
 pub(crate) async fn receive(
     receiver: &Receiver,
     req: &HttpRequest,
     payload: Payload,
     limits: Limits,
-) -> Result<(VerifiedDelivery, Bytes), KirimRejection> {
-    let result = read_and_verify(receiver, req, payload, limits).await;
-    if let Err(rejection) = &result {
-        rejection.log();
-    }
-    result
+) -> Result<Webhook, KirimRejection> {
+    read_and_verify(receiver, req, payload, limits)
+        .await
+        .map_err(KirimRejection::logged)
 }
 
 async fn read_and_verify(
@@ -61,32 +53,21 @@ async fn read_and_verify(
     req: &HttpRequest,
     payload: Payload,
     limits: Limits,
-) -> Result<(VerifiedDelivery, Bytes), KirimRejection> {
-    let declared = content_length(req.headers());
-    receiver.check_length(declared)?;
+) -> Result<Webhook, Rejection> {
     let mut intake = receiver.begin_now(lookup(req.headers()))?;
-    let body = match limits {
-        Limits::Receiver => read(&mut intake, payload, declared).await?,
+    match limits {
+        Limits::Receiver => read(&mut intake, payload).await?,
         Limits::AlsoPayloadConfig => read_with_payload_config(&mut intake, req, payload).await?,
-    };
-    let delivery = intake.finish()?;
-    Ok((delivery, body))
+    }
+    intake.finish()
 }
 
-async fn read(
-    intake: &mut BodyIntake<'_>,
-    mut payload: Payload,
-    declared: Option<u64>,
-) -> Result<Bytes, KirimRejection> {
-    // `check_length` already bounded a declared length by the limit.
-    let capacity = declared.map_or(8 * 1024, |n| usize::try_from(n).unwrap_or(0));
-    let mut body = BytesMut::with_capacity(capacity.min(intake.limit()));
+async fn read(intake: &mut BodyIntake<'_>, mut payload: Payload) -> Result<(), Rejection> {
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| KirimRejection::BodyUnreadable(e.into()))?;
-        intake.push(&chunk)?;
-        body.extend_from_slice(&chunk);
+        let chunk = chunk.map_err(|e| Rejection::BodyUnreadable(Box::new(e)))?;
+        intake.push(chunk)?;
     }
-    Ok(body.freeze())
+    Ok(())
 }
 
 /// `PayloadConfig`'s limit is private to actix, so actix's own `Bytes` extractor enforces it
@@ -97,7 +78,7 @@ async fn read_with_payload_config(
     intake: &mut BodyIntake<'_>,
     req: &HttpRequest,
     payload: Payload,
-) -> Result<Bytes, KirimRejection> {
+) -> Result<(), Rejection> {
     let frames: Rc<RefCell<Vec<Bytes>>> = Rc::default();
     let over_our_limit: Rc<Cell<bool>> = Rc::default();
     let recording = {
@@ -118,10 +99,9 @@ async fn read_with_payload_config(
     let boxed: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(recording);
     let checked = web::Bytes::from_request(req, &mut Payload::from(boxed)).await;
     if over_our_limit.get() {
-        return Err(kirim_verify::Rejection::TooLarge {
-            limit: intake.limit(),
-        }
-        .into());
+        return Err(Rejection::TooLarge {
+            limit: Some(intake.limit()),
+        });
     }
     if let Err(error) = checked {
         let over_config_limit = matches!(
@@ -129,16 +109,15 @@ async fn read_with_payload_config(
             Some(PayloadError::Overflow)
         );
         return Err(if over_config_limit {
-            KirimRejection::OverPayloadConfigLimit
+            // `PayloadConfig` keeps its limit private.
+            Rejection::TooLarge { limit: None }
         } else {
-            KirimRejection::BodyUnreadable(error)
+            // `actix_web::Error` is not `Send`, so it cannot be kept as the source: its text is.
+            Rejection::BodyUnreadable(error.to_string().into())
         });
     }
-    let frames = frames.take();
-    let mut body = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
-    for frame in &frames {
+    for frame in frames.take() {
         intake.push(frame)?;
-        body.extend_from_slice(frame);
     }
-    Ok(body.freeze())
+    Ok(())
 }

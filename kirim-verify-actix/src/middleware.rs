@@ -1,8 +1,7 @@
 //! The middleware: verify and admit before the handler, settle the dedup claim after it.
 
-use std::any::Any;
+use std::cell::Cell;
 use std::future::{Future, Ready, ready};
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -10,8 +9,7 @@ use std::sync::Arc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::{Error, HttpMessage};
-use futures_util::FutureExt;
-use kirim_verify::{Admission, Receiver, bodies};
+use kirim_verify::{Processed, Receiver, Rejection, bodies};
 
 use crate::extractor::KirimWebhook;
 use crate::intake::{Limits, receive};
@@ -37,7 +35,7 @@ use crate::rejection::{KirimRejection, plain_ok};
 ///    `web::Json<T>` still work) and the delivery stored for [`KirimWebhook`];
 /// 6. the claim settled from the answer: a 2xx marks the event done; any other status, an
 ///    error or a panic releases it so Kirim's retry is processed. A panic is answered 500,
-///    returned as an `Err` ([`KirimRejection::HandlerPanicked`]) that actix turns into the
+///    returned as an `Err` ([`Rejection::HandlerPanicked`](kirim_verify::Rejection::HandlerPanicked)) that actix turns into the
 ///    response: the request went down with the handler.
 ///
 /// Refusals are answered through [`KirimRejection`].
@@ -106,88 +104,48 @@ where
         let receiver = Arc::clone(&self.receiver);
         Box::pin(async move {
             let payload = req.take_payload();
-            let (delivery, body) =
-                match receive(&receiver, req.request(), payload, Limits::Receiver).await {
-                    Ok(received) => received,
-                    Err(rejection) => {
-                        return Ok(req.error_response(rejection).map_into_right_body());
+            let webhook = match receive(&receiver, req.request(), payload, Limits::Receiver).await {
+                Ok(webhook) => webhook,
+                Err(rejection) => return Ok(req.error_response(rejection).map_into_right_body()),
+            };
+            req.set_payload(Payload::from(webhook.body().clone()));
+            req.extensions_mut()
+                .insert(KirimWebhook::from(webhook.clone()));
+            // The request goes into the handler only if it runs; otherwise it stays here to
+            // carry the answer. (No second handle on it: actix's routing needs it unshared.)
+            let slot = Cell::new(Some(req));
+            let handler = || {
+                let req = slot.take();
+                async move {
+                    match req {
+                        Some(req) => service.call(req).await,
+                        None => Err(KirimRejection::from(Rejection::HandlerPanicked).into()),
                     }
-                };
-            let mut ticket = match receiver.admit(&delivery, &body).await {
-                Ok(Admission::Process(ticket)) => ticket,
-                Ok(Admission::Duplicate) => {
-                    tracing::debug!(
-                        event = delivery.delivery().event(),
-                        event_id = delivery.delivery().event_id(),
-                        attempt = delivery.delivery().attempt(),
-                        "kirim webhook is a duplicate; handler not run"
-                    );
-                    let answer = plain_ok(bodies::DUPLICATE);
-                    return Ok(req.into_response(answer).map_into_right_body());
-                }
-                Err(refused) => {
-                    let rejection = KirimRejection::from(refused);
-                    rejection.log();
-                    return Ok(req.error_response(rejection).map_into_right_body());
                 }
             };
-            tracing::debug!(
-                event = delivery.delivery().event(),
-                event_id = delivery.delivery().event_id(),
-                attempt = delivery.delivery().attempt(),
-                secret = delivery.verified().secret_index(),
-                guarded = ticket.is_guarded(),
-                "kirim webhook verified and admitted"
-            );
-            req.set_payload(Payload::from(body.clone()));
-            req.extensions_mut()
-                .insert(KirimWebhook::new(delivery, body));
-            // The call itself inside the guarded future: a service may panic before its
-            // future exists.
-            let outcome = AssertUnwindSafe(async move { service.call(req).await })
-                .catch_unwind()
-                .await;
-            match outcome {
-                Ok(Ok(response)) => {
-                    let succeeded = response.status().is_success();
-                    ticket.settle(succeeded).await;
-                    if !succeeded {
-                        tracing::debug!(
-                            status = response.status().as_u16(),
-                            "kirim webhook handler did not succeed; dedup claim released for the \
-                             retry"
-                        );
-                    }
-                    Ok(response.map_into_left_body())
+            let is_success = |outcome: &Result<ServiceResponse<B>, Error>| {
+                outcome
+                    .as_ref()
+                    .is_ok_and(|response| response.status().is_success())
+            };
+            let processed = receiver.process(&webhook, handler, is_success).await;
+            match (processed, slot.take()) {
+                (Processed::Handled(outcome), _) => {
+                    outcome.map(ServiceResponse::map_into_left_body)
                 }
-                Ok(Err(error)) => {
-                    ticket.settle(false).await;
-                    tracing::debug!(
-                        error = %error,
-                        "kirim webhook handler failed; dedup claim released for the retry"
-                    );
-                    Err(error)
+                (Processed::Duplicate, Some(req)) => Ok(req
+                    .into_response(plain_ok(bodies::DUPLICATE))
+                    .map_into_right_body()),
+                (Processed::Refused(rejection), Some(req)) => {
+                    let rejection = KirimRejection::from(rejection);
+                    Ok(req.error_response(rejection).map_into_right_body())
                 }
-                Err(panic) => {
-                    ticket.settle(false).await;
-                    tracing::error!(
-                        panic = panic_message(&*panic),
-                        "kirim webhook handler panicked; answered 500, dedup claim released for \
-                         the retry"
-                    );
-                    // The request went down with the handler, so the answer is an error for
-                    // actix to turn into the 500 (outer middleware sees it as an `Err`).
-                    Err(KirimRejection::HandlerPanicked.into())
+                // The handler ran and panicked: the request went down with it, so the 500 is an
+                // error for actix to turn into the response.
+                (Processed::Duplicate | Processed::Refused(_), None) => {
+                    Err(KirimRejection::from(Rejection::HandlerPanicked).into())
                 }
             }
         })
     }
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(not a string)")
 }

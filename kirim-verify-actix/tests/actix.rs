@@ -473,7 +473,7 @@ async fn logs_never_carry_secrets_or_bodies() {
         "{text}"
     );
     assert!(
-        text.contains("kirim webhook body is not the expected JSON"),
+        text.contains("webhook body is not the expected JSON"),
         "{text}"
     );
     assert!(!text.contains(marker));

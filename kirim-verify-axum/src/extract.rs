@@ -1,10 +1,10 @@
 //! The extractor: a verified delivery, its raw body and its metadata.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum_core::extract::{FromRef, FromRequest, Request};
-use bytes::Bytes;
-use kirim_verify::{Delivery, Receiver, Verified, VerifiedDelivery};
+use kirim_verify::{Receiver, Rejection, Webhook};
 
 use crate::intake;
 use crate::rejection::KirimRejection;
@@ -20,67 +20,51 @@ use crate::rejection::KirimRejection;
 /// (the layer also puts the body back, so `Bytes` or `Json` work next to it). Without the layer
 /// it verifies the request itself, with the [`Receiver`] it reads from the router's state
 /// (`Arc<Receiver>: FromRef<S>`), and has no dedup: if that receiver has dedup configured it
-/// refuses every request with [`KirimRejection::DedupWithoutLayer`] (500) rather than skip
-/// dedup silently.
+/// refuses every request with [`Rejection::Misconfigured`](kirim_verify::Rejection::Misconfigured)
+/// (500) rather than skip dedup silently.
 #[derive(Debug, Clone)]
-pub struct KirimWebhook {
-    body: Bytes,
-    delivery: VerifiedDelivery,
-}
+pub struct KirimWebhook(Webhook);
 
 impl KirimWebhook {
-    pub(crate) fn new(body: Bytes, delivery: VerifiedDelivery) -> Self {
-        Self { body, delivery }
-    }
-
-    /// The raw body, exactly as received (not necessarily UTF-8).
+    /// The verified webhook as the core crate's flow made it.
     #[must_use]
-    pub fn body(&self) -> &Bytes {
-        &self.body
+    pub fn into_inner(self) -> Webhook {
+        self.0
     }
 
-    /// The raw body, owned.
-    #[must_use]
-    pub fn into_body(self) -> Bytes {
-        self.body
-    }
-
-    /// The delivery headers: event type, event id, source, delivery id, attempt. Not covered
-    /// by the signature (only its timestamp is): they are what the sender claims.
-    #[must_use]
-    pub fn delivery(&self) -> &Delivery {
-        self.delivery.delivery()
-    }
-
-    /// The verification result: the signed timestamp and which configured secret matched.
-    #[must_use]
-    pub fn verified(&self) -> &Verified {
-        self.delivery.verified()
-    }
-
-    /// The verified delivery as the core crate's flow made it.
-    #[must_use]
-    pub fn verified_delivery(&self) -> &VerifiedDelivery {
-        &self.delivery
-    }
-
-    /// The verified body as typed JSON. Parse leniently (unknown fields are normal, and an
-    /// unknown event type should be acknowledged): a strict type here turns a new field into
-    /// a permanent failure.
+    /// The verified body as typed JSON ([`Webhook::json`]), refused as a response when it is
+    /// not. Parse leniently: unknown fields are normal.
     ///
     /// # Errors
     ///
-    /// [`KirimRejection::InvalidJson`] (400 as a response) when the body is not JSON of type
-    /// `T`.
+    /// [`Rejection::InvalidJson`](kirim_verify::Rejection::InvalidJson) (400 as a response)
+    /// when the body is not JSON of type `T`.
     #[cfg(feature = "json")]
     pub fn json<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, KirimRejection> {
-        serde_json::from_slice(&self.body).map_err(|error| {
-            let rejection = KirimRejection::InvalidJson(error);
-            rejection.log();
-            rejection
-        })
+        self.0.json().map_err(KirimRejection::logged)
     }
 }
+
+/// The accessors of the core's [`Webhook`]: `body()`, `into_body()`, `delivery()`,
+/// `verified()`.
+impl Deref for KirimWebhook {
+    type Target = Webhook;
+
+    fn deref(&self) -> &Webhook {
+        &self.0
+    }
+}
+
+impl From<Webhook> for KirimWebhook {
+    fn from(webhook: Webhook) -> Self {
+        Self(webhook)
+    }
+}
+
+/// What [`Rejection::Misconfigured`] says when the extractor meets a dedup receiver alone.
+const DEDUP_WITHOUT_LAYER: &str = "KirimWebhook extracted without KirimLayer, but the Receiver \
+     has dedup configured: the extractor cannot see the handler's outcome to settle the claim; \
+     add `.route_layer(KirimLayer::new(receiver))` to the webhook route";
 
 impl<S> FromRequest<S> for KirimWebhook
 where
@@ -95,13 +79,13 @@ where
         }
         let receiver = Arc::<Receiver>::from_ref(state);
         if receiver.has_dedup() {
-            let rejection = KirimRejection::DedupWithoutLayer;
-            rejection.log();
-            return Err(rejection);
+            let fix = DEDUP_WITHOUT_LAYER;
+            return Err(KirimRejection::logged(Rejection::Misconfigured { fix }));
         }
         // Without dedup there is nothing to admit: `Receiver::admit` would hand out an
         // unguarded ticket, and settling it does nothing.
         let (_, webhook) = intake::verify(&receiver, request).await?;
+        let webhook = Self(webhook);
         tracing::debug!(
             event = webhook.delivery().event(),
             event_id = webhook.delivery().event_id(),

@@ -1,10 +1,8 @@
 //! The layer: the whole receiving flow around the webhook route, dedup claims settled from the
 //! handler's response.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,11 +10,10 @@ use std::task::{Context, Poll};
 use axum_core::body::Body;
 use axum_core::extract::Request;
 use axum_core::response::{IntoResponse, Response};
-use futures_util::FutureExt as _;
-use http::StatusCode;
-use kirim_verify::{Admission, Receiver};
+use kirim_verify::{Processed, Receiver};
 use tower::{Layer, Service};
 
+use crate::KirimWebhook;
 use crate::intake;
 use crate::rejection::{self, KirimRejection};
 
@@ -136,80 +133,19 @@ where
         Ok(verified) => verified,
         Err(rejection) => return Ok(rejection.into_response()),
     };
-    let delivery = webhook.delivery();
-    let (event, event_id, attempt) = (delivery.event(), delivery.event_id(), delivery.attempt());
-    let mut ticket = match receiver
-        .admit(webhook.verified_delivery(), webhook.body())
-        .await
-    {
-        Ok(Admission::Process(ticket)) => ticket,
-        Ok(Admission::Duplicate) => {
-            tracing::debug!(
-                event,
-                event_id,
-                attempt,
-                "kirim webhook is a duplicate; handler not run"
-            );
-            return Ok(rejection::duplicate());
-        }
-        Err(refused) => {
-            let rejection = KirimRejection::from(refused);
-            rejection.log();
-            return Ok(rejection.into_response());
-        }
-    };
-    tracing::debug!(
-        event,
-        event_id,
-        attempt,
-        secret = webhook.verified().secret_index(),
-        guarded = ticket.is_guarded(),
-        "kirim webhook verified and admitted"
-    );
-
     let mut request = Request::from_parts(parts, Body::from(webhook.body().clone()));
-    request.extensions_mut().insert(webhook);
-    // A panic while building the handler's future or while polling it releases the claim; an
-    // unwind never leaves it held for the lease.
-    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| inner.call(request))) {
-        Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-        Err(panic) => Err(panic),
+    request
+        .extensions_mut()
+        .insert(KirimWebhook::from(webhook.clone()));
+    let handler = || async move { inner.call(request).await.map(IntoResponse::into_response) };
+    let is_success = |outcome: &Result<Response, S::Error>| {
+        outcome
+            .as_ref()
+            .is_ok_and(|response| response.status().is_success())
     };
-    match outcome {
-        Ok(Ok(response)) => {
-            let response = response.into_response();
-            let succeeded = response.status().is_success();
-            ticket.settle(succeeded).await;
-            if !succeeded {
-                tracing::debug!(
-                    status = response.status().as_u16(),
-                    "kirim webhook handler did not succeed; dedup claim released for the retry"
-                );
-            }
-            Ok(response)
-        }
-        Ok(Err(error)) => {
-            ticket.settle(false).await;
-            Err(error)
-        }
-        Err(panic) => {
-            ticket.settle(false).await;
-            tracing::error!(
-                panic = panic_message(&*panic),
-                "kirim webhook handler panicked; answered 500, dedup claim released for the retry"
-            );
-            Ok(rejection::text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                rejection::INTERNAL_ERROR,
-            ))
-        }
+    match receiver.process(&webhook, handler, is_success).await {
+        Processed::Handled(outcome) => outcome,
+        Processed::Duplicate => Ok(rejection::duplicate()),
+        Processed::Refused(rejection) => Ok(KirimRejection::from(rejection).into_response()),
     }
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(not a string)")
 }

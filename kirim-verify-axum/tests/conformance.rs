@@ -67,83 +67,9 @@ impl Drop for AbortOnDrop {
     }
 }
 
-// Every case of the suite but `oversized_bodies_are_413`, whose two "at the limit" deliveries
-// carry the same body signed in the same second: the same signature, which the replay guard
-// rightly answers `duplicate` unless the second boundary falls between them. Its fixed copy is
-// below; go back to `http_conformance!(spawn)` once the suite signs them apart.
-kirim_test_support::http_conformance!(@cases spawn;
-    first_delivery_is_processed,
-    retry_is_a_duplicate,
-    replayed_signature_is_a_duplicate,
-    rotation_is_accepted,
-    message_status_changes_are_distinct,
-    unknown_event_and_odd_bodies_are_acknowledged,
-    bad_headers_are_400,
-    bad_signatures_are_401,
-    concurrent_identical_deliveries_run_once,
-    failed_handler_is_retried,
-    panicking_handler_is_retried,
-    in_progress_is_503_with_retry_after,
-    without_dedup_every_delivery_runs,
-);
+kirim_test_support::http_conformance!(spawn);
 
-/// The suite's `oversized_bodies_are_413`, with the two deliveries at the limit signed a second
-/// apart, as two deliveries of Kirim always are.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_are_413() {
-    use kirim_test_support::http::{Delivery, LIMIT, receiver, send, send_chunked};
-    use kirim_verify::bodies;
-
-    let probe = Probe::default();
-    let server = spawn(receiver(), probe.clone()).await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let big = vec![b'a'; LIMIT + 1];
-    let at_limit = vec![b'b'; LIMIT];
-    let answers = [
-        send(
-            server.addr,
-            &Delivery::kirim("contact.created", "evt_over_1", &big),
-        )
-        .await,
-        send_chunked(
-            server.addr,
-            &Delivery::kirim("contact.created", "evt_over_2", &big),
-            4096,
-        )
-        .await,
-        send(
-            server.addr,
-            &Delivery::kirim("contact.created", "evt_fits_1", &at_limit).resigned(now),
-        )
-        .await,
-        send_chunked(
-            server.addr,
-            &Delivery::kirim("contact.created", "evt_fits_2", &at_limit).resigned(now - 1),
-            1000,
-        )
-        .await,
-    ];
-    let got: Vec<_> = answers
-        .iter()
-        .map(|a| (a.status, a.body.as_str()))
-        .collect();
-    assert_eq!(
-        got,
-        [
-            (413, bodies::TOO_LARGE),
-            (413, bodies::TOO_LARGE),
-            (200, bodies::OK),
-            (200, bodies::OK),
-        ]
-    );
-    assert_eq!(probe.calls().len(), 2);
-    assert!(probe.calls().iter().all(|c| c.body == at_limit));
-}
-
-/// A real Redis store whose server was killed after it connected.
+/// A real Redis store whose server was killed after the store connected.
 async fn redis_down() -> (kirim_dedup_redis::RedisStore, Box<dyn std::any::Any + Send>) {
     let mut server = kirim_test_support::redis_server::RedisServer::start();
     let store = kirim_dedup_redis::RedisStore::connect(server.url())

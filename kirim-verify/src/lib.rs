@@ -13,7 +13,10 @@ mod error;
 mod header;
 #[cfg(feature = "std")]
 mod memory;
+#[cfg(feature = "std")]
+mod process;
 mod receive;
+mod rejection;
 mod secret;
 mod signer;
 mod verifier;
@@ -27,10 +30,13 @@ pub use error::{ConfigError, Error};
 pub use header::{MAX_HEADER_BYTES, MAX_SIGNATURES, MalformedHeader, SignatureHeader};
 #[cfg(feature = "std")]
 pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore};
+#[cfg(feature = "std")]
+pub use process::Processed;
 pub use receive::{
-    Admission, BodyIntake, DEFAULT_KEY_PREFIX, DEFAULT_MAX_BODY_BYTES, Dedup, Receiver, Rejection,
-    SettleReport, StoreFailure, Ticket, VerifiedDelivery, bodies,
+    Admission, BodyIntake, DEFAULT_KEY_PREFIX, DEFAULT_MAX_BODY_BYTES, Dedup, Receiver,
+    SettleReport, StoreFailure, Ticket, Webhook,
 };
+pub use rejection::{Rejection, bodies};
 pub use secret::Secret;
 pub use signer::Signer;
 pub use verifier::{DEFAULT_TOLERANCE, MAX_SECRETS, Verification, Verified, Verifier};
@@ -38,7 +44,8 @@ pub use verifier::{DEFAULT_TOLERANCE, MAX_SECRETS, Verification, Verified, Verif
 /// The system clock, in unix seconds: the one place the crate reads it. A clock before 1970
 /// reads as 0, which every fresh timestamp then fails as too new.
 #[cfg(feature = "std")]
-fn unix_now() -> u64 {
+#[must_use]
+pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

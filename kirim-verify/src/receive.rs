@@ -3,6 +3,8 @@
 
 use alloc::string::String;
 use alloc::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
 use core::fmt;
 use core::time::Duration;
 
@@ -12,6 +14,7 @@ use crate::dedup::{
 };
 use crate::delivery::{Delivery, names};
 use crate::error::Error;
+use crate::rejection::{Rejection, SourceChain};
 use crate::verifier::{Verification, Verified, Verifier};
 
 /// Default limit on a webhook body: 1 MiB.
@@ -19,22 +22,6 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Default key prefix in the dedup store.
 pub const DEFAULT_KEY_PREFIX: &str = "kirim:";
-
-/// Response bodies: short and generic. The precise reason is in the [`Rejection`], for logs.
-pub mod bodies {
-    /// 200, first processing.
-    pub const OK: &str = "ok";
-    /// 200, a duplicate: acknowledged so Kirim stops retrying; the handler did not run.
-    pub const DUPLICATE: &str = "duplicate";
-    /// 400, missing or malformed delivery headers.
-    pub const BAD_REQUEST: &str = "malformed webhook headers";
-    /// 401, the signature did not verify.
-    pub const INVALID_SIGNATURE: &str = "invalid signature";
-    /// 413.
-    pub const TOO_LARGE: &str = "payload too large";
-    /// 503.
-    pub const UNAVAILABLE: &str = "temporarily unavailable, retry later";
-}
 
 /// What to do when the dedup store fails or times out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -145,99 +132,17 @@ impl fmt::Debug for Dedup {
     }
 }
 
-/// Why a request was not handed to the handler, and what to answer.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Rejection {
-    /// The delivery did not verify, or its headers are unusable: 400 or 401.
-    Verify(Error),
-    /// The body is longer than the limit: 413.
-    TooLarge {
-        /// The limit in force, in bytes.
-        limit: usize,
-    },
-    /// Another worker is processing the same event (or the same signature): 503 with
-    /// `Retry-After`.
-    InProgress {
-        /// The claim's remaining lease.
-        retry_after: Duration,
-    },
-    /// The dedup store failed and the policy is to fail closed: 503.
-    Store(StoreError),
-}
-
-impl Rejection {
-    /// The HTTP status, per the spec's response table.
-    #[must_use]
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::Verify(error) => error.status(),
-            Self::TooLarge { .. } => 413,
-            Self::InProgress { .. } | Self::Store(_) => 503,
-        }
-    }
-
-    /// The generic body for the caller.
-    #[must_use]
-    pub fn body(&self) -> &'static str {
-        match self.status() {
-            400 => bodies::BAD_REQUEST,
-            401 => bodies::INVALID_SIGNATURE,
-            413 => bodies::TOO_LARGE,
-            _ => bodies::UNAVAILABLE,
-        }
-    }
-
-    /// The `Retry-After` value in whole seconds (at least 1), for 503 answers.
-    #[must_use]
-    pub fn retry_after_secs(&self) -> Option<u64> {
-        match self {
-            Self::InProgress { retry_after } => Some(retry_after.as_secs().max(1)),
-            Self::Store(_) => Some(1),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Verify(error) => fmt::Display::fmt(error, f),
-            Self::TooLarge { limit } => write!(f, "webhook body is over the {limit} byte limit"),
-            Self::InProgress { retry_after } => write!(
-                f,
-                "the same event is being processed by another worker; retry in {retry_after:?}"
-            ),
-            Self::Store(_) => f.write_str("dedup store unavailable; failing closed"),
-        }
-    }
-}
-
-impl core::error::Error for Rejection {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            Self::Store(error) => Some(error),
-            _ => None,
-        }
-    }
-}
-
-impl From<Error> for Rejection {
-    fn from(error: Error) -> Self {
-        Self::Verify(error)
-    }
-}
-
 /// A receiving endpoint's configuration, and the flow every adapter runs:
 ///
-/// 1. [`check_length`](Self::check_length): refuse a declared `Content-Length` over the limit;
-/// 2. [`begin`](Self::begin): parse the signature header and check its timestamp before reading
-///    the body;
-/// 3. [`BodyIntake::push`] each chunk (counted against the limit, hashed as it arrives), then
-///    [`BodyIntake::finish`]: a [`VerifiedDelivery`];
-/// 4. [`admit`](Self::admit): claim the event (and its signature) in the dedup store: a
-///    duplicate, or a [`Ticket`] to process;
-/// 5. run the handler, then [`Ticket::settle`] with whether it succeeded.
+/// 1. [`begin`](Self::begin): refuse a declared `Content-Length` over the limit, parse the
+///    signature header and check its timestamp, all before reading the body;
+/// 2. [`BodyIntake::push`] each chunk (counted against the limit, hashed as it arrives), then
+///    [`BodyIntake::finish`]: a [`Webhook`];
+/// 3. [`process`](Self::process): claim the event (and its signature) in the dedup store, run
+///    the handler unless it is a duplicate, and settle the claims from its outcome: success
+///    completes them, a failure or a panic releases them. ([`admit`](Self::admit) and
+///    [`Ticket::settle`] are the same step in two halves, for a caller that runs the handler
+///    itself.)
 ///
 /// ```
 /// use kirim_verify::{Dedup, MemoryStore, Receiver, Secret, Verifier};
@@ -298,32 +203,24 @@ impl Receiver {
         self.dedup.is_some()
     }
 
-    /// Step 1: refuses a declared body length over the limit, before anything is read.
+    /// Step 1: reads the headers through `get` (raw value of a lowercase header name), refuses
+    /// a declared `Content-Length` over the limit, parses the signature header and checks its
+    /// timestamp against `now` (unix seconds). Nothing of the body is needed yet.
     ///
     /// # Errors
     ///
-    /// [`Rejection::TooLarge`].
-    pub fn check_length(&self, content_length: Option<u64>) -> Result<(), Rejection> {
-        match content_length {
-            Some(length) if length > self.max_body_bytes as u64 => Err(Rejection::TooLarge {
-                limit: self.max_body_bytes,
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Step 2: reads the headers through `get` (raw value of a lowercase header name), parses
-    /// the signature header and checks its timestamp against `now` (unix seconds).
-    ///
-    /// # Errors
-    ///
-    /// [`Rejection::Verify`] with a missing or malformed signature header, or a timestamp
-    /// outside the tolerance.
+    /// [`Rejection::TooLarge`]; [`Rejection::Verify`] with a missing or malformed signature
+    /// header, or a timestamp outside the tolerance.
     pub fn begin<'h>(
         &self,
         get: impl Fn(&'static str) -> Option<&'h [u8]>,
         now: u64,
     ) -> Result<BodyIntake<'_>, Rejection> {
+        let declared = get(CONTENT_LENGTH)
+            .and_then(|v| core::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let intake_limit = self.max_body_bytes;
+        check_declared(declared, intake_limit)?;
         let signature = get(names::SIGNATURE).ok_or(Error::MissingHeader {
             name: names::SIGNATURE,
         })?;
@@ -331,8 +228,10 @@ impl Receiver {
         Ok(BodyIntake {
             verification,
             delivery: Delivery::from_lookup(get),
+            declared,
             received: 0,
-            limit: self.max_body_bytes,
+            limit: intake_limit,
+            body: Collected::Empty,
         })
     }
 
@@ -349,8 +248,9 @@ impl Receiver {
         self.begin(get, crate::unix_now())
     }
 
-    /// Step 4: claims the event in the dedup store. Without a store, always
-    /// [`Admission::Process`].
+    /// Step 3, first half: claims the event in the dedup store. Without a store, always
+    /// [`Admission::Process`]. Prefer [`process`](Self::process), which also runs the handler
+    /// and settles the claims.
     ///
     /// With the replay guard on, the signature is claimed first: a signature already accepted
     /// is a duplicate whatever the event id header says. Then the event key. Whatever was
@@ -360,24 +260,20 @@ impl Receiver {
     ///
     /// [`Rejection::InProgress`] when another worker holds the event or the signature;
     /// [`Rejection::Store`] when the store fails and the policy is to fail closed.
-    pub async fn admit(
-        &self,
-        delivery: &VerifiedDelivery,
-        body: &[u8],
-    ) -> Result<Admission, Rejection> {
+    pub async fn admit(&self, webhook: &Webhook) -> Result<Admission, Rejection> {
         let Some(dedup) = &self.dedup else {
             return Ok(Admission::Process(Ticket::unguarded()));
         };
         let event_key = DedupKey::new(
             &dedup.prefix,
             "evt",
-            &dedup.keys.event_key(&delivery.delivery, body),
+            &dedup.keys.event_key(webhook.delivery(), webhook.body()),
         );
         let replay = dedup.replay_guard.then(|| {
             DedupKey::new(
                 &dedup.prefix,
                 "sig",
-                &hex::encode(delivery.verified.replay_fingerprint()),
+                &hex::encode(webhook.verified().replay_fingerprint()),
             )
         });
         let mut ticket = Ticket {
@@ -389,6 +285,16 @@ impl Receiver {
         };
         match self.claim_both(dedup, &mut ticket, event_key, replay).await {
             Ok(None) => Ok(Admission::Process(ticket)),
+            Ok(Some(Ok(Admission::Duplicate))) => {
+                let meta = webhook.delivery();
+                tracing::debug!(
+                    event = meta.event(),
+                    event_id = meta.event_id(),
+                    attempt = meta.attempt(),
+                    "kirim webhook is a duplicate; handler not run"
+                );
+                Ok(Admission::Duplicate)
+            }
             Ok(Some(rejection_or_duplicate)) => rejection_or_duplicate,
             Err(error) => {
                 // Give back whatever was taken before the failure; the store is failing, so
@@ -399,7 +305,7 @@ impl Receiver {
                     StoreFailure::FailOpen => {
                         tracing::warn!(
                             error = %error,
-                            source = error_source(&error),
+                            source = %SourceChain(&error),
                             "dedup store failed; processing without dedup (fail open)"
                         );
                         Ok(Admission::Process(Ticket::unguarded()))
@@ -459,28 +365,56 @@ impl Receiver {
     }
 }
 
-/// Step 3 of the flow: the body as it arrives, counted and hashed. Made by [`Receiver::begin`].
+/// Step 2 of the flow: the body as it arrives, counted, hashed and kept (the frames themselves,
+/// joined only when there are several). Made by [`Receiver::begin`].
 #[derive(Debug)]
 pub struct BodyIntake<'r> {
     verification: Verification<'r>,
     delivery: Result<Delivery, Error>,
+    declared: Option<u64>,
     received: usize,
     limit: usize,
+    body: Collected,
 }
 
 impl BodyIntake<'_> {
-    /// Hashes the next chunk and counts it against the body limit.
+    /// Counts the next chunk against the body limit, hashes it and keeps it.
     ///
     /// # Errors
     ///
     /// [`Rejection::TooLarge`] once the body exceeds the limit; stop reading then.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), Rejection> {
+    pub fn push(&mut self, chunk: Bytes) -> Result<(), Rejection> {
         self.received = self.received.saturating_add(chunk.len());
         if self.received > self.limit {
-            return Err(Rejection::TooLarge { limit: self.limit });
+            return Err(Rejection::TooLarge {
+                limit: Some(self.limit),
+            });
         }
-        self.verification.update(chunk);
+        self.verification.update(&chunk);
+        let capacity = self
+            .declared
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0)
+            .min(self.limit);
+        self.body.push(chunk, capacity);
         Ok(())
+    }
+
+    /// Lowers the body limit to a framework's own, when that is smaller (axum's
+    /// `DefaultBodyLimit`, say), and checks the declared `Content-Length` against it.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::TooLarge`] when the declared length or what was already pushed is over it.
+    pub fn within(mut self, framework_limit: usize) -> Result<Self, Rejection> {
+        self.limit = self.limit.min(framework_limit);
+        check_declared(self.declared, self.limit)?;
+        if self.received > self.limit {
+            return Err(Rejection::TooLarge {
+                limit: Some(self.limit),
+            });
+        }
+        Ok(self)
     }
 
     /// The body limit in force, in bytes.
@@ -495,31 +429,102 @@ impl BodyIntake<'_> {
     ///
     /// [`Rejection::Verify`] with [`Error::SignatureMismatch`], or a missing or invalid event
     /// header.
-    pub fn finish(self) -> Result<VerifiedDelivery, Rejection> {
+    pub fn finish(self) -> Result<Webhook, Rejection> {
         let verified = self.verification.finish()?;
         let delivery = self.delivery?;
-        Ok(VerifiedDelivery { delivery, verified })
+        Ok(Webhook {
+            body: self.body.into_bytes(),
+            delivery,
+            verified,
+        })
     }
 }
 
-/// A delivery whose signature verified, with its typed headers. Only the flow makes one.
+/// The frames of a body: kept as they are when there is one (no copy), joined otherwise.
+#[derive(Debug)]
+enum Collected {
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Collected {
+    fn push(&mut self, chunk: Bytes, capacity: usize) {
+        *self = match core::mem::replace(self, Self::Empty) {
+            Self::Empty => Self::One(chunk),
+            Self::One(first) => {
+                let mut joined = BytesMut::with_capacity(capacity.max(first.len() + chunk.len()));
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&chunk);
+                Self::Many(joined)
+            }
+            Self::Many(mut joined) => {
+                joined.extend_from_slice(&chunk);
+                Self::Many(joined)
+            }
+        };
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Empty => Bytes::new(),
+            Self::One(body) => body,
+            Self::Many(joined) => joined.freeze(),
+        }
+    }
+}
+
+/// A verified webhook: the raw body exactly as received and hashed, the typed delivery
+/// headers, and the verification result. Only the flow makes one ([`BodyIntake::finish`]), so
+/// code that receives it knows the signature, the timestamp and the body limit were checked,
+/// and that the body is the one the signature covers.
 #[derive(Debug, Clone)]
-pub struct VerifiedDelivery {
+pub struct Webhook {
+    body: Bytes,
     delivery: Delivery,
     verified: Verified,
 }
 
-impl VerifiedDelivery {
-    /// The delivery headers.
+impl Webhook {
+    /// The raw body, exactly as received (not necessarily UTF-8).
+    #[must_use]
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The raw body, owned.
+    #[must_use]
+    pub fn into_body(self) -> Bytes {
+        self.body
+    }
+
+    /// The delivery headers: event type, event id, source, delivery id, attempt. Not covered
+    /// by the signature (only its timestamp is): they are what the sender claims.
     #[must_use]
     pub fn delivery(&self) -> &Delivery {
         &self.delivery
     }
 
-    /// The verification result: timestamp, matched secret.
+    /// The verification result: the signed timestamp and which configured secret matched.
     #[must_use]
     pub fn verified(&self) -> &Verified {
         &self.verified
+    }
+
+    /// The body as typed JSON. Parse leniently (unknown fields are normal, and an unknown
+    /// event type should be acknowledged): a strict type turns a new field into a permanent
+    /// failure.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::InvalidJson`] (400) when the body is not JSON of type `T`; only the
+    /// position is kept, as a JSON parser's message may quote the body.
+    #[cfg(feature = "json")]
+    pub fn json<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, Rejection> {
+        serde_json::from_slice(&self.body).map_err(|error| Rejection::InvalidJson {
+            line: error.line(),
+            column: error.column(),
+        })
     }
 }
 
@@ -529,7 +534,7 @@ impl VerifiedDelivery {
 pub enum Admission {
     /// First time (or dedup is off, or failing open): run the handler, then settle the ticket.
     Process(Ticket),
-    /// Seen before: answer 200 [`bodies::DUPLICATE`] without running the handler.
+    /// Seen before: answer 200 [`bodies::DUPLICATE`](crate::bodies::DUPLICATE) without running the handler.
     Duplicate,
 }
 
@@ -609,7 +614,7 @@ impl Ticket {
                         key = %key,
                         completing = succeeded,
                         error = %error,
-                        source = error_source(&error),
+                        source = %SourceChain(&error),
                         "dedup store failed while settling a claim; its lease will expire"
                     );
                 }
@@ -628,8 +633,12 @@ impl fmt::Debug for Ticket {
     }
 }
 
-fn error_source(error: &StoreError) -> tracing::field::DisplayValue<String> {
-    use alloc::string::ToString;
-    let source = core::error::Error::source(error).map_or_else(String::new, ToString::to_string);
-    tracing::field::display(source)
+/// The lowercase `Content-Length` header name, as the header lookup is asked for it.
+const CONTENT_LENGTH: &str = "content-length";
+
+fn check_declared(declared: Option<u64>, limit: usize) -> Result<(), Rejection> {
+    match declared {
+        Some(length) if length > limit as u64 => Err(Rejection::TooLarge { limit: Some(limit) }),
+        _ => Ok(()),
+    }
 }

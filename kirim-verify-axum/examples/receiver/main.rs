@@ -15,7 +15,7 @@
 //! - `KIRIM_MAX_BODY_BYTES`: the body limit, default 1 MiB;
 //! - `REDIS_URL`: dedup in Redis, shared by every instance (`redis://host:6379/0`); without it,
 //!   dedup is in this process's memory;
-//! - `RUST_LOG`: the log filter, default `info,kirim_verify_axum=debug`.
+//! - `RUST_LOG`: the log filter, default `info,kirim_verify=debug`.
 //!
 //! The handler only queues the event (a bounded channel) and answers 200 `ok`; a full queue is
 //! answered 503 so Kirim retries later. An event in the queue is acknowledged but not yet
@@ -46,7 +46,7 @@ const QUEUE_CAPACITY: usize = 1024;
 #[tokio::main]
 async fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,kirim_verify_axum=debug"));
+        .unwrap_or_else(|_| EnvFilter::new("info,kirim_verify=debug"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())
