@@ -21,23 +21,34 @@ fn rust_blocks(markdown: &str) -> Vec<String> {
 }
 
 fn read(relative: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
 fn workspace_readme_examples_are_the_crates_doctests() {
     let front = rust_blocks(&read("README.md"));
-    assert!(front.len() >= 2, "the README shows an axum and an actix receiver");
-    let tested: Vec<String> = ["kirim-verify-axum/README.md", "kirim-verify-actix/README.md"]
-        .iter()
-        .flat_map(|readme| rust_blocks(&read(readme)))
-        .collect();
+    assert!(
+        front.len() >= 2,
+        "the README shows an axum and an actix receiver"
+    );
+    let tested: Vec<String> = [
+        "kirim-verify-axum/README.md",
+        "kirim-verify-actix/README.md",
+    ]
+    .iter()
+    .flat_map(|readme| rust_blocks(&read(readme)))
+    .collect();
     for block in &front {
         assert!(
             tested.contains(block),
             "this README example is not a crate README doctest:\n{block}"
         );
-        assert!(block.lines().count() < 30, "an example over 30 lines:\n{block}");
+        assert!(
+            block.lines().count() < 30,
+            "an example over 30 lines:\n{block}"
+        );
     }
 }
