@@ -324,7 +324,7 @@ pub(crate) fn roundtrip(data: &[u8]) {
     let last = values[values.len() - 1];
     assert!(verifier_index(&[last], &header, body, t) == Some(0));
     let stranger = "whsec_roundtrip-stranger";
-    if !values.contains(&stranger) {
+    if !values.iter().any(|v| same_hmac_key(v, stranger)) {
         assert_eq!(verifier_index(&[stranger, last], &header, body, t), Some(1));
         assert_eq!(
             verifier_for(&[stranger]).verify_at(header.as_bytes(), body, t),
@@ -346,6 +346,17 @@ pub(crate) fn roundtrip(data: &[u8]) {
             verifier.verify_at(later.as_bytes(), body, t),
             Err(Error::SignatureMismatch)
         );
+    }
+}
+
+/// Whether two secrets key HMAC-SHA256 identically: a key up to one block (64 bytes) is padded
+/// with zeros, so `whsec_x` and `whsec_x\0` are the same key.
+fn same_hmac_key(a: &str, b: &str) -> bool {
+    let block = 64;
+    if a.len() <= block && b.len() <= block {
+        a.trim_end_matches('\0') == b.trim_end_matches('\0')
+    } else {
+        a == b
     }
 }
 
