@@ -271,8 +271,9 @@ pub(crate) fn roundtrip(data: &[u8]) {
         match Secret::new(value.clone()) {
             Ok(_) => values.push(value),
             Err(e) => assert!(
-                tail.is_empty() || value.trim() != value,
-                "{value:?} refused, but it is neither bare nor blank-padded: {e}"
+                tail.is_empty() || value.trim() != value || value.chars().any(char::is_control),
+                "{value:?} refused, but it is neither bare, blank-padded nor holding a control \
+                 character: {e}"
             ),
         }
     }

@@ -111,6 +111,9 @@ pub enum ConfigError {
     MissingPrefix,
     /// A secret starts or ends with whitespace (a trailing newline from a file or an env var).
     SurroundingWhitespace,
+    /// A secret holds a control character (a NUL, an escape). HMAC pads short keys with zero
+    /// bytes, so a trailing NUL would even make two different strings one key.
+    ControlCharacter,
     /// A `label=whsec_…` entry has nothing before the `=`.
     EmptyLabel,
     /// No secret was given.
@@ -131,6 +134,7 @@ impl fmt::Display for ConfigError {
             Self::SurroundingWhitespace => {
                 "webhook secret starts or ends with whitespace; strip the newline or spaces"
             }
+            Self::ControlCharacter => "webhook secret contains a control character",
             Self::EmptyLabel => "webhook secret label is empty",
             Self::NoSecrets => "no webhook secret configured",
             Self::TooManySecrets => "more than 16 webhook secrets configured",

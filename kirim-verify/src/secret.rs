@@ -43,7 +43,7 @@ impl Secret {
     ///
     /// [`ConfigError::EmptySecret`] (also for a bare `whsec_`), [`ConfigError::SurroundingWhitespace`] or
     /// [`ConfigError::MissingPrefix`]: the HMAC key is the UTF-8 bytes of the whole string Kirim
-    /// issued, so anything else would never verify.
+    /// issued, so anything else would never verify; [`ConfigError::ControlCharacter`].
     pub fn new(value: impl Into<String>) -> Result<Self, ConfigError> {
         let value = Zeroizing::new(value.into());
         if value.is_empty() || value.as_str() == PREFIX {
@@ -54,6 +54,11 @@ impl Secret {
         }
         if !value.starts_with(PREFIX) {
             return Err(ConfigError::MissingPrefix);
+        }
+        // HMAC pads short keys with zero bytes, so `whsec_x` and `whsec_x\0` would be one key;
+        // no issued secret holds a control character, so none is accepted.
+        if value.chars().any(char::is_control) {
+            return Err(ConfigError::ControlCharacter);
         }
         Ok(Self { value, label: None })
     }
@@ -156,6 +161,14 @@ mod tests {
             Some(ConfigError::SurroundingWhitespace)
         );
         assert_eq!(Secret::new("whsec_").err(), Some(ConfigError::EmptySecret));
+        assert_eq!(
+            Secret::new("whsec_x\0").err(),
+            Some(ConfigError::ControlCharacter)
+        );
+        assert_eq!(
+            Secret::new("whsec_\u{1}x").err(),
+            Some(ConfigError::ControlCharacter)
+        );
         assert!(Secret::new("whsec_x").is_ok());
         assert_eq!(Secret::new("whsec_x").unwrap().with_label("").label(), None);
     }

@@ -269,10 +269,10 @@ impl Verifier {
             timestamp: header.timestamp(),
             secret_index: secret,
             secret_label: self.keys.get(secret).and_then(|k| k.label.clone()),
-            fingerprint: header
+            signature: header
                 .signatures()
                 .get(signature)
-                .map(|d| Sha256::digest(d).into())
+                .copied()
                 .unwrap_or_default(),
         })
     }
@@ -363,7 +363,8 @@ pub struct Verified {
     timestamp: u64,
     secret_index: usize,
     secret_label: Option<Arc<str>>,
-    fingerprint: [u8; DIGEST_LEN],
+    /// The `v1` that matched. Kept for the replay fingerprint, never printed.
+    signature: [u8; DIGEST_LEN],
 }
 
 impl Verified {
@@ -388,9 +389,11 @@ impl Verified {
     /// SHA-256 of the `v1` digest that matched: the replay guard's key. Two requests share it
     /// only if they carry the same signature (the same `t`, body and secret), and it cannot be
     /// turned back into a signature, so a store holding it holds nothing an attacker can send.
+    ///
+    /// Computed on demand (one SHA-256 block): only a receiver with the replay guard on asks.
     #[must_use]
-    pub fn replay_fingerprint(&self) -> &[u8; DIGEST_LEN] {
-        &self.fingerprint
+    pub fn replay_fingerprint(&self) -> [u8; DIGEST_LEN] {
+        Sha256::digest(self.signature).into()
     }
 }
 

@@ -431,7 +431,7 @@ fn replay_fingerprint_is_the_digest_of_the_matched_v1() {
     let header = format!("t={NOW},v1={decoy},v1={known}");
     let v = verifier.verify_at(header.as_bytes(), BODY, NOW).unwrap();
     let expected: [u8; 32] = Sha256::digest(hex::decode(&known).unwrap()).into();
-    assert_eq!(v.replay_fingerprint(), &expected);
+    assert_eq!(v.replay_fingerprint(), expected);
 
     // Same signature, same fingerprint; another body or t, another fingerprint.
     let again = verifier
