@@ -87,6 +87,9 @@ pub enum StoreError {
     Backend(BoxError),
     /// The store holds a value under the key that this crate did not write.
     UnexpectedValue,
+    /// The store is at its bound and nothing in it may be dropped (every key is a claim in
+    /// progress).
+    Full,
 }
 
 impl StoreError {
@@ -104,6 +107,9 @@ impl fmt::Display for StoreError {
             Self::UnexpectedValue => {
                 f.write_str("dedup store holds a value under the key that it did not write")
             }
+            Self::Full => f.write_str(
+                "dedup store is full of claims in progress; raise its bound or lower the lease",
+            ),
         }
     }
 }
@@ -264,6 +270,20 @@ impl DedupKey {
         Self(key)
     }
 
+    /// A key for a digest: `<prefix><kind>:<hex>`, written without an intermediate string.
+    pub(crate) fn from_digest(prefix: &str, kind: &str, digest: &[u8; 32]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut key = String::with_capacity(prefix.len() + kind.len() + 1 + 64);
+        key.push_str(prefix);
+        key.push_str(kind);
+        key.push(':');
+        for byte in digest {
+            key.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            key.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+        Self(key)
+    }
+
     /// The key as stored.
     #[must_use]
     pub fn as_str(&self) -> &str {
@@ -313,6 +333,17 @@ impl KeyStrategy for DefaultKeyStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digest_keys_are_lowercase_hex() {
+        let digest = [0xab; 32];
+        let key = DedupKey::from_digest("p:", "sig", &digest);
+        assert_eq!(
+            key.as_str(),
+            alloc::format!("p:sig:{}", hex::encode(digest))
+        );
+        assert_eq!(key, DedupKey::new("p:", "sig", &hex::encode(digest)));
+    }
 
     #[test]
     fn readable_ids_stay_readable() {

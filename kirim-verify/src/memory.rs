@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, ready};
-use std::string::{String, ToString};
+use std::string::ToString;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::dedup::{Claim, ClaimToken, DedupKey, DedupStore, Settled, StoreError};
@@ -16,9 +16,12 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 /// demo. Several instances behind a load balancer need a shared store (`kirim-dedup-redis`).
 ///
 /// Bounded: at most `max_entries` keys (default 100 000, roughly 150 bytes each). Expired keys
-/// are dropped as they come due; when the store is full of live keys, the one closest to
-/// expiry is evicted. Eviction can let a very late retry through as a duplicate delivery, but
-/// never refuses or loses an event: size the bound for your event rate × retention.
+/// are dropped as they come due. When the store is full, the *done* key closest to expiry is
+/// evicted, which can at worst let a very late retry through as a duplicate delivery; a claim in
+/// progress is never evicted (that would let a second worker take an event whose handler is
+/// still running). A store full of claims in progress refuses new ones with
+/// [`StoreError::Full`], which the receiver answers 503 so Kirim retries. Size the bound for your
+/// event rate × retention.
 ///
 /// Every call takes one short lock and never waits on I/O, so it never times out.
 ///
@@ -47,24 +50,27 @@ pub struct MemoryStore {
     max_entries: usize,
 }
 
+/// One copy of each key, shared by the map and the expiry index it is in.
+type Key = Arc<str>;
+
+/// When an entry expires: (deadline, sequence), the sequence making equal deadlines distinct.
+type Deadline = (Instant, u64);
+
 #[derive(Debug, Default)]
 struct Inner {
-    entries: HashMap<String, Entry>,
-    /// Expiry index: (deadline, sequence) → key. The sequence makes equal deadlines distinct.
-    deadlines: BTreeMap<(Instant, u64), String>,
+    entries: HashMap<Key, Entry>,
+    /// Claims in progress, by lease expiry.
+    leases: BTreeMap<Deadline, Key>,
+    /// Done keys, by retention expiry: the eviction order when full.
+    done: BTreeMap<Deadline, Key>,
     sequence: u64,
 }
 
 #[derive(Debug)]
 struct Entry {
-    state: State,
-    deadline: (Instant, u64),
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum State {
-    InProgress(ClaimToken),
-    Done,
+    /// `Some(token)` while in progress, `None` once done.
+    token: Option<ClaimToken>,
+    deadline: Deadline,
 }
 
 impl MemoryStore {
@@ -100,47 +106,68 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave `Inner` half-updated in a way that matters
-        // (every method restores the index invariant before it can panic), so poison is ignored.
+        // Every method restores the maps' invariants before anything that could panic, so a
+        // poisoned lock holds consistent state: use it.
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn claim_now(&self, key: &DedupKey, lease: Duration) -> Claim {
+    fn claim_now(&self, key: &DedupKey, lease: Duration) -> Result<Claim, StoreError> {
         let now = Instant::now();
         let mut inner = self.lock();
         inner.expire(now);
         if let Some(entry) = inner.entries.get(key.as_str()) {
-            return match entry.state {
-                State::Done => Claim::Done,
-                State::InProgress(_) => Claim::InProgress {
+            return Ok(match entry.token {
+                None => Claim::Done,
+                Some(_) => Claim::InProgress {
                     retry_after: entry.deadline.0.saturating_duration_since(now),
                 },
-            };
+            });
         }
         while inner.entries.len() >= self.max_entries {
-            inner.evict_first();
+            if !inner.evict_done() {
+                return Err(StoreError::Full);
+            }
         }
         let token = ClaimToken::new(self.next_token.fetch_add(1, Ordering::Relaxed).to_string());
-        inner.insert(key.as_str(), State::InProgress(token.clone()), now + lease);
-        Claim::Acquired(token)
+        let deadline = inner.next_deadline(now + lease);
+        let shared: Key = Arc::from(key.as_str());
+        inner.leases.insert(deadline, Arc::clone(&shared));
+        inner.entries.insert(
+            shared,
+            Entry {
+                token: Some(token.clone()),
+                deadline,
+            },
+        );
+        Ok(Claim::Acquired(token))
     }
 
     fn settle_now(&self, key: &DedupKey, token: &ClaimToken, retain: Option<Duration>) -> Settled {
         let now = Instant::now();
         let mut inner = self.lock();
         inner.expire(now);
-        let held = matches!(
-            inner.entries.get(key.as_str()),
-            Some(Entry { state: State::InProgress(t), .. }) if t == token
-        );
-        if !held {
+        let Some((shared, entry)) = inner.entries.get_key_value(key.as_str()) else {
+            return Settled::Stale;
+        };
+        if entry.token.as_ref() != Some(token) {
             return Settled::Stale;
         }
-        inner.remove(key.as_str());
-        if let Some(retention) = retain {
-            inner.insert(key.as_str(), State::Done, now + retention);
+        let (shared, lease) = (Arc::clone(shared), entry.deadline);
+        inner.leases.remove(&lease);
+        match retain {
+            Some(retention) => {
+                let deadline = inner.next_deadline(now + retention);
+                inner.done.insert(deadline, Arc::clone(&shared));
+                if let Some(entry) = inner.entries.get_mut(&shared) {
+                    entry.token = None;
+                    entry.deadline = deadline;
+                }
+            }
+            None => {
+                inner.entries.remove(&shared);
+            }
         }
         Settled::Applied
     }
@@ -153,33 +180,31 @@ impl Default for MemoryStore {
 }
 
 impl Inner {
-    fn insert(&mut self, key: &str, state: State, deadline: Instant) {
+    fn next_deadline(&mut self, at: Instant) -> Deadline {
         self.sequence += 1;
-        let deadline = (deadline, self.sequence);
-        self.deadlines.insert(deadline, String::from(key));
-        self.entries
-            .insert(String::from(key), Entry { state, deadline });
-    }
-
-    fn remove(&mut self, key: &str) {
-        if let Some(entry) = self.entries.remove(key) {
-            self.deadlines.remove(&entry.deadline);
-        }
+        (at, self.sequence)
     }
 
     fn expire(&mut self, now: Instant) {
-        while let Some(entry) = self.deadlines.first_entry() {
-            if entry.key().0 > now {
-                break;
+        for index in [&mut self.leases, &mut self.done] {
+            while let Some(entry) = index.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                let key = entry.remove();
+                self.entries.remove(&key);
             }
-            let key = entry.remove();
-            self.entries.remove(&key);
         }
     }
 
-    fn evict_first(&mut self) {
-        if let Some((_, key)) = self.deadlines.pop_first() {
-            self.entries.remove(&key);
+    /// Drops the done key closest to expiry; false when there is none.
+    fn evict_done(&mut self) -> bool {
+        match self.done.pop_first() {
+            Some((_, key)) => {
+                self.entries.remove(&key);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -190,7 +215,7 @@ impl DedupStore for MemoryStore {
         key: &DedupKey,
         lease: Duration,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
-        ready(Ok(self.claim_now(key, lease)))
+        ready(self.claim_now(key, lease))
     }
 
     fn complete(
@@ -215,44 +240,88 @@ impl DedupStore for MemoryStore {
 mod tests {
     use super::*;
 
+    fn key(id: &str) -> DedupKey {
+        DedupKey::new("", "evt", id)
+    }
+
+    fn acquire(store: &MemoryStore, id: &str, lease: Duration) -> ClaimToken {
+        match store.claim_now(&key(id), lease) {
+            Ok(Claim::Acquired(token)) => token,
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+
     #[test]
-    fn full_store_evicts_the_entry_closest_to_expiry() {
-        let store = MemoryStore::new().with_max_entries(2);
-        let key = |id| DedupKey::new("", "evt", id);
+    fn full_store_evicts_the_done_key_closest_to_expiry() {
+        let store = MemoryStore::new().with_max_entries(3);
         let long = Duration::from_secs(3600);
-        let Claim::Acquired(a) = store.claim_now(&key("a"), long) else {
-            panic!()
-        };
-        store.settle_now(&key("a"), &a, Some(Duration::from_secs(10)));
-        let Claim::Acquired(_) = store.claim_now(&key("b"), long) else {
-            panic!()
-        };
-        let Claim::Acquired(_) = store.claim_now(&key("c"), long) else {
-            panic!()
-        };
-        assert_eq!(store.len(), 2);
-        // "a" had the nearest deadline, so it went.
+        for (id, retention) in [("a", 20), ("b", 10)] {
+            let token = acquire(&store, id, long);
+            store.settle_now(&key(id), &token, Some(Duration::from_secs(retention)));
+        }
+        let _c = acquire(&store, "c", Duration::from_secs(1));
+        // Full: "b" is the done key nearest expiry, so it goes; the claim on "c", whose lease
+        // ends first of all, stays.
+        let _d = acquire(&store, "d", long);
+        assert_eq!(store.len(), 3);
+        assert!(matches!(
+            store.claim_now(&key("c"), long),
+            Ok(Claim::InProgress { .. })
+        ));
+        assert_eq!(store.claim_now(&key("a"), long).ok(), Some(Claim::Done));
+        // "b" was forgotten: it can be claimed again, evicting "a", the last done key...
         assert!(matches!(
             store.claim_now(&key("b"), long),
-            Claim::InProgress { .. }
+            Ok(Claim::Acquired(_))
         ));
+        // ...and now every key is a claim in progress: the store refuses a new one.
         assert!(matches!(
-            store.claim_now(&key("a"), long),
-            Claim::Acquired(_)
+            store.claim_now(&key("e"), long),
+            Err(StoreError::Full)
         ));
+    }
+
+    #[test]
+    fn claims_in_progress_are_never_evicted() {
+        let store = MemoryStore::new().with_max_entries(2);
+        let long = Duration::from_secs(3600);
+        let b = acquire(&store, "b", long);
+        let _c = acquire(&store, "c", long);
+        assert!(matches!(
+            store.claim_now(&key("d"), long),
+            Err(StoreError::Full)
+        ));
+        // "b" is still held by its worker, who completes it.
+        assert!(matches!(
+            store.claim_now(&key("b"), long),
+            Ok(Claim::InProgress { .. })
+        ));
+        assert_eq!(
+            store.settle_now(&key("b"), &b, Some(long)),
+            Settled::Applied
+        );
+        assert_eq!(store.claim_now(&key("b"), long).ok(), Some(Claim::Done));
     }
 
     #[test]
     fn expired_entries_free_their_slot() {
         let store = MemoryStore::new();
-        let key = DedupKey::new("", "evt", "x");
-        let Claim::Acquired(_) = store.claim_now(&key, Duration::ZERO) else {
-            panic!()
-        };
+        let _ = acquire(&store, "x", Duration::ZERO);
         assert!(store.is_empty());
-        assert!(matches!(
-            store.claim_now(&key, Duration::from_secs(1)),
-            Claim::Acquired(_)
-        ));
+        let token = acquire(&store, "x", Duration::from_secs(1));
+        store.settle_now(&key("x"), &token, Some(Duration::ZERO));
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn completing_keeps_one_entry_per_key() {
+        let store = MemoryStore::new();
+        let token = acquire(&store, "x", Duration::from_secs(1));
+        store.settle_now(&key("x"), &token, Some(Duration::from_secs(60)));
+        let inner = store.lock();
+        assert_eq!(
+            (inner.entries.len(), inner.leases.len(), inner.done.len()),
+            (1, 0, 1)
+        );
     }
 }

@@ -270,10 +270,10 @@ impl Receiver {
             &dedup.keys.event_key(webhook.delivery(), webhook.body()),
         );
         let replay = dedup.replay_guard.then(|| {
-            DedupKey::new(
+            DedupKey::from_digest(
                 &dedup.prefix,
                 "sig",
-                &hex::encode(webhook.verified().replay_fingerprint()),
+                &webhook.verified().replay_fingerprint(),
             )
         });
         let mut ticket = Ticket {
