@@ -4,12 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/incremental.rs"]
+mod incremental;
+use incremental::{chunks, incremental};
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac};
 use kirim_verify::{
     ConfigError, DEFAULT_TOLERANCE, Delivery, Error, MAX_HEADER_BYTES, MAX_SECRETS, MAX_SIGNATURES,
-    MalformedHeader, Secret, SignatureHeader, Signer, Source, Verified, Verifier, names,
+    MalformedHeader, Secret, SignatureHeader, Signer, Source, Verifier, names,
 };
 use sha2::{Digest, Sha256};
 
@@ -493,33 +497,6 @@ fn t_digits_are_signed_exactly_as_received() {
 
 // ---------------------------------------------------------------------------------------------
 // Incremental verification
-
-/// Splits `body` at the given cut points (clamped and sorted), empty chunks included.
-fn chunks<'b>(body: &'b [u8], cuts: &[usize]) -> Vec<&'b [u8]> {
-    let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(body.len())).collect();
-    cuts.sort_unstable();
-    let mut out = Vec::new();
-    let mut start = 0;
-    for cut in cuts {
-        out.push(&body[start..cut]);
-        start = cut;
-    }
-    out.push(&body[start..]);
-    out
-}
-
-fn incremental(
-    verifier: &Verifier,
-    header: &[u8],
-    parts: &[&[u8]],
-    now: u64,
-) -> Result<Verified, Error> {
-    let mut verification = verifier.start_at(header, now)?;
-    for part in parts {
-        verification.update(part);
-    }
-    verification.finish()
-}
 
 #[test]
 fn incremental_equals_one_shot() {

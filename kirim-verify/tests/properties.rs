@@ -5,9 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/incremental.rs"]
+mod incremental;
+use incremental::{chunks, incremental};
+
 use std::time::Duration;
 
-use kirim_verify::{Error, MalformedHeader, Secret, SignatureHeader, Signer, Verified, Verifier};
+use kirim_verify::{Error, MalformedHeader, Secret, SignatureHeader, Signer, Verifier};
 use proptest::prelude::*;
 use proptest::sample::{Index, select, subsequence};
 use proptest::test_runner::FileFailurePersistence;
@@ -75,29 +79,8 @@ fn signer(values: &[String]) -> Signer {
 
 /// Splits `body` at the given cut points, empty chunks included.
 fn chunked<'b>(body: &'b [u8], cuts: &[Index]) -> Vec<&'b [u8]> {
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
-    cuts.sort_unstable();
-    let mut parts = Vec::new();
-    let mut start = 0;
-    for cut in cuts {
-        parts.push(&body[start..cut]);
-        start = cut;
-    }
-    parts.push(&body[start..]);
-    parts
-}
-
-fn incremental(
-    verifier: &Verifier,
-    header: &[u8],
-    parts: &[&[u8]],
-    now: u64,
-) -> Result<Verified, Error> {
-    let mut verification = verifier.start_at(header, now)?;
-    for part in parts {
-        verification.update(part);
-    }
-    verification.finish()
+    let cuts: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
+    chunks(body, &cuts)
 }
 
 /// One edit to a header value.
