@@ -67,7 +67,8 @@ pub fn unique_key(case: &str) -> DedupKey {
 /// One boxed case, as [`cases`] lists them.
 pub type Case<S> = fn(S) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Every case by name, for [`run_all`]. (The macro lists the same cases, in the same order.)
+/// Every case by name, for [`run_all`]: the same list as [`dedup_store_conformance!`]'s, from
+/// one place.
 #[must_use]
 pub fn cases<S: DedupStore + Clone>() -> Vec<(&'static str, Case<S>)> {
     macro_rules! boxed {
@@ -80,20 +81,7 @@ pub fn cases<S: DedupStore + Clone>() -> Vec<(&'static str, Case<S>)> {
             )),*]
         };
     }
-    boxed![
-        first_claim_acquires,
-        second_claim_is_in_progress,
-        completed_key_is_done,
-        released_key_is_free_again,
-        stale_token_changes_nothing,
-        expired_lease_frees_the_key,
-        expired_retention_frees_the_key,
-        late_complete_after_reclaim_is_stale,
-        concurrent_claims_acquire_once,
-        replayed_signature_is_a_duplicate,
-        failed_handler_releases_both_claims,
-        status_callbacks_are_distinct_events,
-    ]
+    crate::__store_cases!([boxed] [])
 }
 
 /// Runs every case concurrently on `store`, each on its own task.
@@ -130,6 +118,28 @@ fn panic_message(error: tokio::task::JoinError) -> String {
     }
 }
 
+/// Calls `$callback!($args… case, case, …)` with every conformance case: the one list of them.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_cases {
+    ([$($callback:tt)+] [$($args:tt)*]) => {
+        $($callback)+! {$($args)*
+        first_claim_acquires,
+        second_claim_is_in_progress,
+        completed_key_is_done,
+        released_key_is_free_again,
+        stale_token_changes_nothing,
+        expired_lease_frees_the_key,
+        expired_retention_frees_the_key,
+        late_complete_after_reclaim_is_stale,
+        concurrent_claims_acquire_once,
+        replayed_signature_is_a_duplicate,
+        failed_handler_releases_both_claims,
+        status_callbacks_are_distinct_events,
+        }
+    };
+}
+
 /// Generates one `#[tokio::test]` per conformance case, in a module named `$module`.
 /// `$store` is an expression (evaluated in each test, inside the runtime, so it may `.await`)
 /// giving a `DedupStore + Clone`, e.g. `Arc::new(MemoryStore::new())`.
@@ -148,20 +158,7 @@ macro_rules! dedup_store_conformance {
             #[allow(unused_imports)]
             use super::*;
 
-            $crate::dedup_store_conformance!(@cases $store;
-                first_claim_acquires,
-                second_claim_is_in_progress,
-                completed_key_is_done,
-                released_key_is_free_again,
-                stale_token_changes_nothing,
-                expired_lease_frees_the_key,
-                expired_retention_frees_the_key,
-                late_complete_after_reclaim_is_stale,
-                concurrent_claims_acquire_once,
-                replayed_signature_is_a_duplicate,
-                failed_handler_releases_both_claims,
-                status_callbacks_are_distinct_events,
-            );
+            $crate::__store_cases!([$crate::dedup_store_conformance] [@cases $store;]);
         }
     };
     (@cases $store:expr; $($case:ident),* $(,)?) => {
