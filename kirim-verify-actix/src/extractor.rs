@@ -3,6 +3,7 @@
 use std::future::{Future, ready};
 use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::web::{self, PayloadConfig};
@@ -22,13 +23,13 @@ use crate::rejection::KirimRejection;
 ///
 /// Take `Result<KirimWebhook, KirimRejection>` to answer refusals yourself.
 #[derive(Debug, Clone)]
-pub struct KirimWebhook(Webhook);
+pub struct KirimWebhook(Arc<Webhook>);
 
 impl KirimWebhook {
     /// The verified webhook as the core crate's flow made it.
     #[must_use]
     pub fn into_inner(self) -> Webhook {
-        self.0
+        Arc::unwrap_or_clone(self.0)
     }
 
     /// The verified body as typed JSON ([`Webhook::json`]), refused as a response when it is
@@ -54,8 +55,10 @@ impl Deref for KirimWebhook {
     }
 }
 
-impl From<Webhook> for KirimWebhook {
-    fn from(webhook: Webhook) -> Self {
+/// Shared, not copied: the middleware keeps the webhook to settle its claims while the handler
+/// holds it.
+impl From<Arc<Webhook>> for KirimWebhook {
+    fn from(webhook: Arc<Webhook>) -> Self {
         Self(webhook)
     }
 }
@@ -100,6 +103,10 @@ impl FromRequest for KirimWebhook {
         };
         let req = req.clone();
         let payload = payload.take();
-        Box::pin(async move { Ok(Self(receive(&receiver, &req, payload, limits).await?)) })
+        Box::pin(async move {
+            Ok(Self(Arc::new(
+                receive(&receiver, &req, payload, limits).await?,
+            )))
+        })
     }
 }

@@ -105,12 +105,12 @@ where
         Box::pin(async move {
             let payload = req.take_payload();
             let webhook = match receive(&receiver, req.request(), payload, Limits::Receiver).await {
-                Ok(webhook) => webhook,
+                Ok(webhook) => Arc::new(webhook),
                 Err(rejection) => return Ok(req.error_response(rejection).map_into_right_body()),
             };
             req.set_payload(Payload::from(webhook.body().clone()));
             req.extensions_mut()
-                .insert(KirimWebhook::from(webhook.clone()));
+                .insert(KirimWebhook::from(Arc::clone(&webhook)));
             // The request goes into the handler only if it runs; otherwise it stays here to
             // carry the answer. (No second handle on it: actix's routing needs it unshared.)
             let slot = Cell::new(Some(req));

@@ -23,13 +23,13 @@ use crate::rejection::KirimRejection;
 /// refuses every request with [`Rejection::Misconfigured`](kirim_verify::Rejection::Misconfigured)
 /// (500) rather than skip dedup silently.
 #[derive(Debug, Clone)]
-pub struct KirimWebhook(Webhook);
+pub struct KirimWebhook(Arc<Webhook>);
 
 impl KirimWebhook {
     /// The verified webhook as the core crate's flow made it.
     #[must_use]
     pub fn into_inner(self) -> Webhook {
-        self.0
+        Arc::unwrap_or_clone(self.0)
     }
 
     /// The verified body as typed JSON ([`Webhook::json`]), refused as a response when it is
@@ -55,8 +55,10 @@ impl Deref for KirimWebhook {
     }
 }
 
-impl From<Webhook> for KirimWebhook {
-    fn from(webhook: Webhook) -> Self {
+/// Shared, not copied: the middleware keeps the webhook to settle its claims while the handler
+/// holds it.
+impl From<Arc<Webhook>> for KirimWebhook {
+    fn from(webhook: Arc<Webhook>) -> Self {
         Self(webhook)
     }
 }
@@ -85,7 +87,7 @@ where
         // Without dedup there is nothing to admit: `Receiver::admit` would hand out an
         // unguarded ticket, and settling it does nothing.
         let (_, webhook) = intake::verify(&receiver, request).await?;
-        let webhook = Self(webhook);
+        let webhook = Self(Arc::new(webhook));
         tracing::debug!(
             event = webhook.delivery().event(),
             event_id = webhook.delivery().event_id(),

@@ -130,13 +130,13 @@ where
     S::Response: IntoResponse,
 {
     let (parts, webhook) = match intake::verify(&receiver, request).await {
-        Ok(verified) => verified,
+        Ok((parts, webhook)) => (parts, Arc::new(webhook)),
         Err(rejection) => return Ok(rejection.into_response()),
     };
     let mut request = Request::from_parts(parts, Body::from(webhook.body().clone()));
     request
         .extensions_mut()
-        .insert(KirimWebhook::from(webhook.clone()));
+        .insert(KirimWebhook::from(Arc::clone(&webhook)));
     let handler = || async move { inner.call(request).await.map(IntoResponse::into_response) };
     let is_success = |outcome: &Result<Response, S::Error>| {
         outcome
