@@ -67,8 +67,8 @@ pub fn unique_key(case: &str) -> DedupKey {
 /// One boxed case, as [`cases`] lists them.
 pub type Case<S> = fn(S) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Every case by name, for [`run_all`]: the same list as [`dedup_store_conformance!`]'s, from
-/// one place.
+/// Every case by name, for [`run_all`]: the same list as
+/// [`dedup_store_conformance!`](crate::dedup_store_conformance)'s, from one place.
 #[must_use]
 pub fn cases<S: DedupStore + Clone>() -> Vec<(&'static str, Case<S>)> {
     macro_rules! boxed {
