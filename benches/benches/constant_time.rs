@@ -14,8 +14,8 @@
 //!   its last: how much of a forgery is right must not show;
 //! - `f_same_input`: the same delivery in both classes: the noise floor of the harness itself.
 //!
-//! In `a` and `b` the classes differ in outcome too: an accepted delivery also hashes the matched
-//! digest for its replay fingerprint. Accept or reject is public (the response says it), so a
+//! In `a` and `b` the classes differ in outcome too: an accepted delivery also builds its
+//! `Verified` value. Accept or reject is public (the response says it), so a
 //! difference there is expected and is not a leak; the two must show the same difference, and `e`
 //! none.
 //!

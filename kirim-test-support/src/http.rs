@@ -270,14 +270,32 @@ pub struct Answer {
 
 /// Sends a delivery with `Content-Length`, over a fresh connection.
 pub async fn send(addr: SocketAddr, delivery: &Delivery) -> Answer {
+    let mut request = with_content_length(addr, delivery);
+    request.extend_from_slice(&delivery.body);
+    exchange(addr, &request).await
+}
+
+/// Sends a delivery with `Content-Length`, stopping for `pause` halfway through the body, as a
+/// slow (or malicious) client would.
+pub async fn send_slowly(addr: SocketAddr, delivery: &Delivery, pause: Duration) -> Answer {
+    let (head, tail) = delivery.body.split_at(delivery.body.len() / 2);
+    let mut first = with_content_length(addr, delivery);
+    first.extend_from_slice(head);
+    let mut stream = connect(addr).await;
+    let _ = stream.write_all(&first).await;
+    tokio::time::sleep(pause).await;
+    let _ = stream.write_all(tail).await;
+    read_answer(stream).await
+}
+
+/// The request line and headers of `delivery`, with its `Content-Length`.
+fn with_content_length(addr: SocketAddr, delivery: &Delivery) -> Vec<u8> {
     let mut head = format!("POST {ROUTE} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
     for (name, value) in &delivery.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str(&format!("content-length: {}\r\n\r\n", delivery.body.len()));
-    let mut request = head.into_bytes();
-    request.extend_from_slice(&delivery.body);
-    exchange(addr, &request).await
+    head.into_bytes()
 }
 
 /// Sends a delivery with `Transfer-Encoding: chunked` and no `Content-Length`, in chunks of
@@ -304,10 +322,19 @@ pub async fn send_chunked(addr: SocketAddr, delivery: &Delivery, chunk: usize) -
 /// A server may answer early (413) and close before reading everything: a write error after
 /// the answer started is not a failure.
 async fn exchange(addr: SocketAddr, request: &[u8]) -> Answer {
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let mut stream = connect(addr).await;
     let _ = stream.write_all(request).await;
+    read_answer(stream).await
+}
+
+async fn connect(addr: SocketAddr) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"))
+}
+
+/// Reads the whole response; the request asked the server to close.
+async fn read_answer(mut stream: tokio::net::TcpStream) -> Answer {
     let mut raw = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await;
     match read {
@@ -449,6 +476,33 @@ pub mod cases {
             "replay",
         );
         assert_eq!(probe.calls().len(), 1);
+    }
+
+    /// A captured delivery replayed under another event id, its body sent so slowly that it
+    /// ends after the tolerance (and after the replay guard forgot the signature): the
+    /// timestamp is checked again when the body ends, so it is 401 and the handler does not
+    /// run. The tolerance is 1 s here, the guard's memory 2 s.
+    pub async fn slow_replay_past_the_tolerance_is_401<F, Fut>(spawn: F)
+    where
+        F: Fn(Receiver, Probe) -> Fut,
+        Fut: Future<Output = TestServer>,
+    {
+        let probe = Probe::default();
+        let tight = Receiver::new(verifier().with_tolerance(Duration::from_secs(1)))
+            .with_dedup(Dedup::new(MemoryStore::new()).with_lease(Duration::from_secs(5)))
+            .with_max_body_bytes(LIMIT);
+        let server = spawn(tight, probe.clone()).await;
+        let id = unique_id("evt");
+        // Signed a second ahead, so that it is fresh (age 0, or 1 s ahead) when its headers
+        // arrive, whatever the clock's second does meanwhile.
+        let first =
+            Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED).resigned(now() + 1);
+        assert_answer(&send(server.addr, &first).await, 200, bodies::OK, "first");
+        let forged = unique_id("evt");
+        let replay = first.with_header(names::EVENT_ID, &forged);
+        let answer = send_slowly(server.addr, &replay, Duration::from_millis(3500)).await;
+        assert_answer(&answer, 401, bodies::INVALID_SIGNATURE, "slow replay");
+        assert_eq!((probe.count(&id), probe.count(&forged)), (1, 0));
     }
 
     /// During a rotation Kirim sends one `v1` per active secret; a receiver that knows only
@@ -934,6 +988,7 @@ macro_rules! http_conformance {
             first_delivery_is_processed,
             retry_is_a_duplicate,
             replayed_signature_is_a_duplicate,
+            slow_replay_past_the_tolerance_is_401,
             rotation_is_accepted,
             message_status_changes_are_distinct,
             unknown_event_and_odd_bodies_are_acknowledged,

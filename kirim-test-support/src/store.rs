@@ -39,6 +39,9 @@ pub const CONCURRENT_CLAIMS: usize = 64;
 /// The secret the flow cases sign with.
 const SECRET: &str = "whsec_store_conformance";
 
+/// The secret being rotated out, in the rotation case.
+const OLD_SECRET: &str = "whsec_store_conformance_old";
+
 static NEXT_PREFIX: AtomicU64 = AtomicU64::new(0);
 
 /// A key prefix no other case, suite or test process uses: `t:<case>:<pid>.<n>.<nanos>:`.
@@ -134,6 +137,7 @@ macro_rules! __store_cases {
         late_complete_after_reclaim_is_stale,
         concurrent_claims_acquire_once,
         replayed_signature_is_a_duplicate,
+        replay_with_fewer_signatures_is_a_duplicate,
         failed_handler_releases_both_claims,
         status_callbacks_are_distinct_events,
         }
@@ -368,13 +372,22 @@ pub async fn concurrent_claims_acquire_once<S: DedupStore + Clone>(store: &S) {
 
 /// A receiver deduplicating on `store` under a fresh prefix.
 fn receiver<S: DedupStore + Clone>(store: &S, case: &str) -> Receiver {
-    let secret = Secret::new(SECRET).expect("secret");
-    Receiver::new(Verifier::new([secret]).expect("verifier"))
-        .with_dedup(Dedup::new(store.clone()).with_key_prefix(unique_prefix(case)))
+    receiver_with(store, &unique_prefix(case), &[SECRET])
+}
+
+/// A receiver with these secrets, deduplicating on `store` under `prefix`.
+fn receiver_with<S: DedupStore + Clone>(store: &S, prefix: &str, secrets: &[&str]) -> Receiver {
+    let secrets = secrets.iter().map(|s| Secret::new(*s).expect("secret"));
+    Receiver::new(Verifier::new(secrets).expect("verifier"))
+        .with_dedup(Dedup::new(store.clone()).with_key_prefix(prefix))
 }
 
 fn signer() -> Signer {
-    Signer::new([Secret::new(SECRET).expect("secret")]).expect("signer")
+    signer_with(&[SECRET])
+}
+
+fn signer_with(secrets: &[&str]) -> Signer {
+    Signer::new(secrets.iter().map(|s| Secret::new(*s).expect("secret"))).expect("signer")
 }
 
 fn now() -> u64 {
@@ -397,7 +410,7 @@ fn verify(receiver: &Receiver, headers: &[(&str, &str)], body: &[u8], now: u64) 
             .push(Bytes::copy_from_slice(chunk))
             .expect("within the limit");
     }
-    intake.finish().expect("signature verifies")
+    intake.finish(now).expect("signature verifies")
 }
 
 /// One request through the whole flow: verify, then admit.
@@ -482,6 +495,53 @@ pub async fn replayed_signature_is_a_duplicate<S: DedupStore + Clone>(store: &S)
         .await,
         "captured signature under another event id",
     );
+}
+
+/// During a secret rotation Kirim signs with both secrets. A captured delivery resent with only
+/// one of its two `v1` entries, under another event id, is still the same signed message: a
+/// duplicate, on the receiver that accepted it and on one already configured with the new
+/// secret alone.
+pub async fn replay_with_fewer_signatures_is_a_duplicate<S: DedupStore + Clone>(store: &S) {
+    let prefix = unique_prefix("rotation");
+    let rotating = receiver_with(store, &prefix, &[OLD_SECRET, SECRET]);
+    let rolled_out = receiver_with(store, &prefix, &[SECRET]);
+    let now = now();
+    let id = "evt_01HXYZROTATION00000000000A";
+    let body = br#"{"id":"evt_01HXYZROTATION00000000000A","type":"contact.created","data":{}}"#;
+    let both = signer_with(&[OLD_SECRET, SECRET]).sign(now, body);
+    let ticket = expect_process(
+        admit(&rotating, &both, "contact.created", id, body, now).await,
+        "first delivery, signed with both secrets",
+    );
+    settle(ticket, true).await;
+    let forged_id = "evt_01HXYZFORGEDROTATION00000A";
+    for (receiver, header, what) in [
+        (
+            &rotating,
+            signer_with(&[SECRET]).sign(now, body),
+            "new v1 only",
+        ),
+        (
+            &rotating,
+            signer_with(&[OLD_SECRET]).sign(now, body),
+            "old v1 only",
+        ),
+        (
+            &rolled_out,
+            both.clone(),
+            "both v1, on a receiver with the new secret only",
+        ),
+        (
+            &rolled_out,
+            signer_with(&[SECRET]).sign(now, body),
+            "new v1 only, same receiver",
+        ),
+    ] {
+        expect_duplicate(
+            admit(receiver, &header, "contact.created", forged_id, body, now).await,
+            what,
+        );
+    }
 }
 
 /// A failed handler releases the event and the signature: a resend of the very same bytes is

@@ -59,7 +59,7 @@ async fn read_and_verify(
         Limits::Receiver => read(&mut intake, payload).await?,
         Limits::AlsoPayloadConfig => read_with_payload_config(&mut intake, req, payload).await?,
     }
-    intake.finish()
+    intake.finish_now()
 }
 
 async fn read(intake: &mut BodyIntake<'_>, mut payload: Payload) -> Result<(), Rejection> {

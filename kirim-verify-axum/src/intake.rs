@@ -54,7 +54,7 @@ async fn read(receiver: &Receiver, request: Request) -> Result<(Parts, Webhook),
             intake.push(data)?;
         }
     }
-    Ok((parts, intake.finish()?))
+    Ok((parts, intake.finish_now()?))
 }
 
 /// The limit axum's `DefaultBodyLimit` sets for this request (2 MB when no layer set one),

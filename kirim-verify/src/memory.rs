@@ -15,13 +15,16 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 /// A [`DedupStore`] in this process's memory: the default for a single instance, tests and the
 /// demo. Several instances behind a load balancer need a shared store (`kirim-dedup-redis`).
 ///
-/// Bounded: at most `max_entries` keys (default 100 000, roughly 150 bytes each). Expired keys
-/// are dropped as they come due. When the store is full, the *done* key closest to expiry is
-/// evicted, which can at worst let a very late retry through as a duplicate delivery; a claim in
+/// Bounded: at most `max_entries` keys (default 100 000, roughly 200 bytes each). Expired keys
+/// are dropped as they come due. When the store is full, the *done* key completed longest ago
+/// is evicted: the oldest memory goes first, which can at worst let a very late retry through
+/// as a duplicate delivery. Not the key closest to expiry: the replay guard's keys are kept only
+/// for the tolerance window, minutes against the events' days, so they would always go first,
+/// and a replay under a new event id would get through seconds after the original. A claim in
 /// progress is never evicted (that would let a second worker take an event whose handler is
 /// still running). A store full of claims in progress refuses new ones with
 /// [`StoreError::Full`], which the receiver answers 503 so Kirim retries. Size the bound for your
-/// event rate × retention.
+/// event rate × retention (two keys per event with the replay guard on).
 ///
 /// Every call takes one short lock and never waits on I/O, so it never times out.
 ///
@@ -54,15 +57,21 @@ pub struct MemoryStore {
 type Key = Arc<str>;
 
 /// When an entry expires: (deadline, sequence), the sequence making equal deadlines distinct.
+/// A done key's sequence is taken when it completes, so it also orders completions.
 type Deadline = (Instant, u64);
+
+/// Far enough ahead to mean "never" for a lease or retention too long for [`Instant`].
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 #[derive(Debug, Default)]
 struct Inner {
     entries: HashMap<Key, Entry>,
     /// Claims in progress, by lease expiry.
     leases: BTreeMap<Deadline, Key>,
-    /// Done keys, by retention expiry: the eviction order when full.
+    /// Done keys, by retention expiry.
     done: BTreeMap<Deadline, Key>,
+    /// Done keys, by completion (their deadline's sequence): the eviction order when full.
+    completed: BTreeMap<u64, Key>,
     sequence: u64,
 }
 
@@ -131,7 +140,7 @@ impl MemoryStore {
             }
         }
         let token = ClaimToken::new(self.next_token.fetch_add(1, Ordering::Relaxed).to_string());
-        let deadline = inner.next_deadline(now + lease);
+        let deadline = inner.next_deadline(after(now, lease));
         let shared: Key = Arc::from(key.as_str());
         inner.leases.insert(deadline, Arc::clone(&shared));
         inner.entries.insert(
@@ -158,8 +167,9 @@ impl MemoryStore {
         inner.leases.remove(&lease);
         match retain {
             Some(retention) => {
-                let deadline = inner.next_deadline(now + retention);
+                let deadline = inner.next_deadline(after(now, retention));
                 inner.done.insert(deadline, Arc::clone(&shared));
+                inner.completed.insert(deadline.1, Arc::clone(&shared));
                 if let Some(entry) = inner.entries.get_mut(&shared) {
                     entry.token = None;
                     entry.deadline = deadline;
@@ -179,6 +189,11 @@ impl Default for MemoryStore {
     }
 }
 
+/// `now + duration`, with a duration too long for an [`Instant`] taken as [`FOREVER`].
+fn after(now: Instant, duration: Duration) -> Instant {
+    now.checked_add(duration.min(FOREVER)).unwrap_or(now)
+}
+
 impl Inner {
     fn next_deadline(&mut self, at: Instant) -> Deadline {
         self.sequence += 1;
@@ -191,21 +206,24 @@ impl Inner {
                 if entry.key().0 > now {
                     break;
                 }
+                let sequence = entry.key().1;
                 let key = entry.remove();
                 self.entries.remove(&key);
+                // A no-op for a lease: only done keys are in the completion order.
+                self.completed.remove(&sequence);
             }
         }
     }
 
-    /// Drops the done key closest to expiry; false when there is none.
+    /// Drops the done key completed longest ago; false when there is none.
     fn evict_done(&mut self) -> bool {
-        match self.done.pop_first() {
-            Some((_, key)) => {
-                self.entries.remove(&key);
-                true
-            }
-            None => false,
+        let Some((_, key)) = self.completed.pop_first() else {
+            return false;
+        };
+        if let Some(entry) = self.entries.remove(&key) {
+            self.done.remove(&entry.deadline);
         }
+        true
     }
 }
 
@@ -252,26 +270,28 @@ mod tests {
     }
 
     #[test]
-    fn full_store_evicts_the_done_key_closest_to_expiry() {
+    fn full_store_evicts_the_done_key_completed_longest_ago() {
         let store = MemoryStore::new().with_max_entries(3);
         let long = Duration::from_secs(3600);
-        for (id, retention) in [("a", 20), ("b", 10)] {
+        // "a" is done first and kept long (an event); "b" after it and kept briefly (a
+        // signature in the replay guard).
+        for (id, retention) in [("a", 3600), ("b", 10)] {
             let token = acquire(&store, id, long);
             store.settle_now(&key(id), &token, Some(Duration::from_secs(retention)));
         }
         let _c = acquire(&store, "c", Duration::from_secs(1));
-        // Full: "b" is the done key nearest expiry, so it goes; the claim on "c", whose lease
-        // ends first of all, stays.
+        // Full: "a" is the oldest memory, so it goes, though "b" expires sooner; the claim on
+        // "c", whose lease ends first of all, stays.
         let _d = acquire(&store, "d", long);
         assert_eq!(store.len(), 3);
         assert!(matches!(
             store.claim_now(&key("c"), long),
             Ok(Claim::InProgress { .. })
         ));
-        assert_eq!(store.claim_now(&key("a"), long).ok(), Some(Claim::Done));
-        // "b" was forgotten: it can be claimed again, evicting "a", the last done key...
+        assert_eq!(store.claim_now(&key("b"), long).ok(), Some(Claim::Done));
+        // "a" was forgotten: it can be claimed again, evicting "b", the last done key...
         assert!(matches!(
-            store.claim_now(&key("b"), long),
+            store.claim_now(&key("a"), long),
             Ok(Claim::Acquired(_))
         ));
         // ...and now every key is a claim in progress: the store refuses a new one.
@@ -279,6 +299,29 @@ mod tests {
             store.claim_now(&key("e"), long),
             Err(StoreError::Full)
         ));
+        let inner = store.lock();
+        assert_eq!(
+            (inner.done.len(), inner.completed.len(), inner.leases.len()),
+            (0, 0, 3)
+        );
+    }
+
+    #[test]
+    fn durations_too_long_for_an_instant_mean_never() {
+        let store = MemoryStore::new();
+        let token = acquire(&store, "x", Duration::MAX);
+        assert!(matches!(
+            store.claim_now(&key("x"), Duration::MAX),
+            Ok(Claim::InProgress { .. })
+        ));
+        assert_eq!(
+            store.settle_now(&key("x"), &token, Some(Duration::MAX)),
+            Settled::Applied
+        );
+        assert_eq!(
+            store.claim_now(&key("x"), Duration::MAX).ok(),
+            Some(Claim::Done)
+        );
     }
 
     #[test]
@@ -320,8 +363,13 @@ mod tests {
         store.settle_now(&key("x"), &token, Some(Duration::from_secs(60)));
         let inner = store.lock();
         assert_eq!(
-            (inner.entries.len(), inner.leases.len(), inner.done.len()),
-            (1, 0, 1)
+            (
+                inner.entries.len(),
+                inner.leases.len(),
+                inner.done.len(),
+                inner.completed.len()
+            ),
+            (1, 0, 1, 1)
         );
     }
 }

@@ -16,6 +16,7 @@ use crate::delivery::{Delivery, names};
 use crate::error::Error;
 use crate::rejection::{Rejection, SourceChain};
 use crate::verifier::{Verification, Verified, Verifier};
+use sha2::{Digest, Sha256};
 
 /// Default limit on a webhook body: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -269,13 +270,9 @@ impl Receiver {
             "evt",
             &dedup.keys.event_key(webhook.delivery(), webhook.body()),
         );
-        let replay = dedup.replay_guard.then(|| {
-            DedupKey::from_digest(
-                &dedup.prefix,
-                "sig",
-                &webhook.verified().replay_fingerprint(),
-            )
-        });
+        let replay = dedup
+            .replay_guard
+            .then(|| DedupKey::from_digest(&dedup.prefix, "sig", &webhook.replay_fingerprint()));
         let mut ticket = Ticket {
             store: Some(Arc::clone(&dedup.store)),
             event: None,
@@ -359,7 +356,7 @@ impl Receiver {
             self.verifier.past_tolerance(),
             self.verifier.future_tolerance(),
         ) {
-            (Some(past), Some(future)) => past + future,
+            (Some(past), Some(future)) => past.saturating_add(future),
             _ => dedup.retention,
         }
     }
@@ -423,20 +420,32 @@ impl BodyIntake<'_> {
         self.limit
     }
 
-    /// Compares the signature and, only once it verified, checks the delivery headers.
+    /// Checks the timestamp again against `now`, the time the body ended (a body trickled in
+    /// slowly must not outlast the tolerance, nor the replay guard's memory of its signature),
+    /// compares the signature and, only once it verified, checks the delivery headers.
     ///
     /// # Errors
     ///
-    /// [`Rejection::Verify`] with [`Error::SignatureMismatch`], or a missing or invalid event
-    /// header.
-    pub fn finish(self) -> Result<Webhook, Rejection> {
-        let verified = self.verification.finish()?;
+    /// [`Rejection::Verify`] with [`Error::TooOld`] or [`Error::TooNew`],
+    /// [`Error::SignatureMismatch`], or a missing or invalid event header.
+    pub fn finish(self, now: u64) -> Result<Webhook, Rejection> {
+        let verified = self.verification.finish_at(now)?;
         let delivery = self.delivery?;
         Ok(Webhook {
             body: self.body.into_bytes(),
             delivery,
             verified,
         })
+    }
+
+    /// [`finish`](Self::finish) with the system clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`finish`](Self::finish).
+    #[cfg(feature = "std")]
+    pub fn finish_now(self) -> Result<Webhook, Rejection> {
+        self.finish(crate::unix_now())
     }
 }
 
@@ -509,6 +518,25 @@ impl Webhook {
     #[must_use]
     pub fn verified(&self) -> &Verified {
         &self.verified
+    }
+
+    /// The replay guard's identity of this delivery: SHA-256 of the message Kirim signed,
+    /// `t "." body`. Every valid `v1` of a delivery signs exactly that message, so a resend
+    /// that keeps the bytes but drops a `v1`, carries another secret's, or changes the unsigned
+    /// event id header has the same fingerprint, whichever secrets each receiver has
+    /// configured; another body or `t` needs a new signature. It cannot be turned back into a
+    /// signature or the body.
+    ///
+    /// Computed on demand (one SHA-256 over the body): only a receiver with the replay guard
+    /// on asks.
+    #[must_use]
+    pub fn replay_fingerprint(&self) -> [u8; 32] {
+        let mut digits = [0u8; 20];
+        let mut hasher = Sha256::new();
+        hasher.update(decimal(self.verified.timestamp(), &mut digits));
+        hasher.update(b".");
+        hasher.update(&self.body);
+        hasher.finalize().into()
     }
 
     /// The body as typed JSON. Parse leniently (unknown fields are normal, and an unknown
@@ -640,5 +668,19 @@ fn check_declared(declared: Option<u64>, limit: usize) -> Result<(), Rejection> 
     match declared {
         Some(length) if length > limit as u64 => Err(Rejection::TooLarge { limit: Some(limit) }),
         _ => Ok(()),
+    }
+}
+
+/// `n` in decimal, as Kirim writes `t`, into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        // A digit: below 10, so the cast is exact.
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[start..];
+        }
     }
 }

@@ -6,11 +6,11 @@ use core::fmt;
 use core::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::error::{ConfigError, Error};
-use crate::header::{DIGEST_LEN, SignatureHeader};
+use crate::header::SignatureHeader;
 use crate::secret::Secret;
 
 /// The most secrets one verifier accepts. Each costs one HMAC per request.
@@ -249,31 +249,23 @@ impl Verifier {
     ) -> Result<Verified, Error> {
         let mut found = Choice::from(0);
         let mut secret = 0u32;
-        let mut signature = 0u32;
         for (i, mac) in (0u32..).zip(tags) {
             let tag = mac.finalize().into_bytes();
-            for (j, digest) in (0u32..).zip(header.signatures()) {
+            for digest in header.signatures() {
                 let hit = tag.as_slice().ct_eq(digest);
-                let first = hit & !found;
-                secret.conditional_assign(&i, first);
-                signature.conditional_assign(&j, first);
+                secret.conditional_assign(&i, hit & !found);
                 found |= hit;
             }
         }
         if !bool::from(found) {
             return Err(Error::SignatureMismatch);
         }
-        // Both indexes are below 16: they came from enumerating bounded lists.
-        let (secret, signature) = (secret as usize, signature as usize);
+        // The index is below 16: it came from enumerating a bounded list.
+        let secret = secret as usize;
         Ok(Verified {
             timestamp: header.timestamp(),
             secret_index: secret,
             secret_label: self.keys.get(secret).and_then(|k| k.label.clone()),
-            signature: header
-                .signatures()
-                .get(signature)
-                .copied()
-                .unwrap_or_default(),
         })
     }
 }
@@ -339,6 +331,21 @@ impl Verification<'_> {
         self.verifier.compare(&self.header, self.macs.into_iter())
     }
 
+    /// [`finish`](Self::finish), after checking the timestamp again against `now`, the time the
+    /// last chunk arrived. [`Verifier::start_at`] checked it when the header arrived; a body
+    /// sent slowly enough could outlast the tolerance after that, and a replay guard that
+    /// remembers signatures only for the tolerance window would then have forgotten it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooOld`] or [`Error::TooNew`] against `now`; otherwise as
+    /// [`finish`](Self::finish).
+    pub fn finish_at(self, now: u64) -> Result<Verified, Error> {
+        self.verifier
+            .check_timestamp(self.header.timestamp(), now)?;
+        self.finish()
+    }
+
     /// The signed timestamp from the header.
     #[must_use]
     pub fn timestamp(&self) -> u64 {
@@ -363,8 +370,6 @@ pub struct Verified {
     timestamp: u64,
     secret_index: usize,
     secret_label: Option<Arc<str>>,
-    /// The `v1` that matched. Kept for the replay fingerprint, never printed.
-    signature: [u8; DIGEST_LEN],
 }
 
 impl Verified {
@@ -384,16 +389,6 @@ impl Verified {
     #[must_use]
     pub fn secret_label(&self) -> Option<&str> {
         self.secret_label.as_deref()
-    }
-
-    /// SHA-256 of the `v1` digest that matched: the replay guard's key. Two requests share it
-    /// only if they carry the same signature (the same `t`, body and secret), and it cannot be
-    /// turned back into a signature, so a store holding it holds nothing an attacker can send.
-    ///
-    /// Computed on demand (one SHA-256 block): only a receiver with the replay guard on asks.
-    #[must_use]
-    pub fn replay_fingerprint(&self) -> [u8; DIGEST_LEN] {
-        Sha256::digest(self.signature).into()
     }
 }
 

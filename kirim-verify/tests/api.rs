@@ -10,10 +10,13 @@ use incremental::{chunks, incremental};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+
 use hmac::{Hmac, KeyInit, Mac};
 use kirim_verify::{
     ConfigError, DEFAULT_TOLERANCE, Delivery, Error, MAX_HEADER_BYTES, MAX_SECRETS, MAX_SIGNATURES,
-    MalformedHeader, Secret, SignatureHeader, Signer, Source, Verifier, names,
+    MalformedHeader, Receiver, Rejection, Secret, SignatureHeader, Signer, Source, Verifier,
+    Webhook, names,
 };
 use sha2::{Digest, Sha256};
 
@@ -426,31 +429,103 @@ fn first_matching_secret_wins() {
     assert_eq!((v.secret_index(), v.secret_label()), (0, None));
 }
 
-#[test]
-fn replay_fingerprint_is_the_digest_of_the_matched_v1() {
-    let verifier = verifier(&["whsec_test"]);
-    let known = v1("whsec_test", &NOW.to_string(), BODY);
-    // The match is the second v1; the fingerprint must follow it, not the first entry.
-    let decoy = v1("whsec_decoy", &NOW.to_string(), BODY);
-    let header = format!("t={NOW},v1={decoy},v1={known}");
-    let v = verifier.verify_at(header.as_bytes(), BODY, NOW).unwrap();
-    let expected: [u8; 32] = Sha256::digest(hex::decode(&known).unwrap()).into();
-    assert_eq!(v.replay_fingerprint(), expected);
+/// Runs the receiving flow's first two steps on one request: the headers at `begin`, the body
+/// in two chunks, `finish` at `finished`.
+fn receive(
+    receiver: &Receiver,
+    header: &str,
+    body: &[u8],
+    now: u64,
+    finished: u64,
+) -> Result<Webhook, Rejection> {
+    let headers: [(&str, &[u8]); 3] = [
+        (names::SIGNATURE, header.as_bytes()),
+        (names::EVENT, b"contact.created"),
+        (names::EVENT_ID, b"evt_01HXYZABCDEFGHJKMNPQRSTVWX"),
+    ];
+    let mut intake = receiver.begin(lookup(&headers), now)?;
+    let (head, tail) = body.split_at(body.len() / 2);
+    intake.push(Bytes::copy_from_slice(head))?;
+    intake.push(Bytes::copy_from_slice(tail))?;
+    intake.finish(finished)
+}
 
-    // Same signature, same fingerprint; another body or t, another fingerprint.
-    let again = verifier
-        .verify_at(format!("t={NOW},v1={known}").as_bytes(), BODY, NOW)
-        .unwrap();
-    assert_eq!(again.replay_fingerprint(), v.replay_fingerprint());
-    let s = signer(&["whsec_test"]);
-    let other_body = verifier
-        .verify_at(s.sign(NOW, b"{}").as_bytes(), b"{}", NOW)
-        .unwrap();
-    let other_t = verifier
-        .verify_at(s.sign(NOW + 1, BODY).as_bytes(), BODY, NOW)
-        .unwrap();
-    assert_ne!(other_body.replay_fingerprint(), v.replay_fingerprint());
-    assert_ne!(other_t.replay_fingerprint(), v.replay_fingerprint());
+#[test]
+fn replay_fingerprint_is_the_digest_of_the_signed_message() {
+    let receiver = Receiver::new(verifier(&["whsec_old", "whsec_new"]));
+    let both = signer(&["whsec_old", "whsec_new"]).sign(NOW, BODY);
+    let webhook = receive(&receiver, &both, BODY, NOW, NOW).unwrap();
+    let expected: [u8; 32] = Sha256::digest(
+        format!("{NOW}.")
+            .as_bytes()
+            .iter()
+            .chain(BODY)
+            .copied()
+            .collect::<Vec<u8>>(),
+    )
+    .into();
+    assert_eq!(webhook.replay_fingerprint(), expected);
+
+    // The same delivery with only one of its signatures, either one, in any order: the same
+    // fingerprint, so dropping a v1 cannot get a captured delivery past the replay guard.
+    let old_only = format!("t={NOW},v1={}", v1("whsec_old", &NOW.to_string(), BODY));
+    let new_only = format!("t={NOW},v1={}", v1("whsec_new", &NOW.to_string(), BODY));
+    let swapped = format!(
+        "t={NOW},v1={},v1={}",
+        v1("whsec_new", &NOW.to_string(), BODY),
+        v1("whsec_old", &NOW.to_string(), BODY)
+    );
+    for header in [old_only, new_only, swapped] {
+        let again = receive(&receiver, &header, BODY, NOW, NOW).unwrap();
+        assert_eq!(again.replay_fingerprint(), expected, "{header}");
+    }
+    // Nor does the receiver's configuration matter (a rollout of a new secret).
+    let new_receiver = Receiver::new(verifier(&["whsec_new"]));
+    let elsewhere = receive(&new_receiver, &both, BODY, NOW, NOW).unwrap();
+    assert_eq!(elsewhere.replay_fingerprint(), expected);
+
+    // Another body or another t is another signed message.
+    let s = signer(&["whsec_new"]);
+    let other_body = receive(&receiver, &s.sign(NOW, b"{}"), b"{}", NOW, NOW).unwrap();
+    let other_t = receive(&receiver, &s.sign(NOW + 1, BODY), BODY, NOW, NOW).unwrap();
+    assert_ne!(other_body.replay_fingerprint(), expected);
+    assert_ne!(other_t.replay_fingerprint(), expected);
+    assert_ne!(
+        other_t.replay_fingerprint(),
+        other_body.replay_fingerprint()
+    );
+}
+
+#[test]
+fn a_body_that_outlasts_the_tolerance_is_refused_when_it_ends() {
+    let receiver = Receiver::new(verifier(&["whsec_test"]));
+    let header = signer(&["whsec_test"]).sign(NOW, BODY);
+    // The header arrives 200 s after signing, fresh; the body ends 300 s after signing,
+    // still within the tolerance, or 301 s after, outside it.
+    assert!(receive(&receiver, &header, BODY, NOW + 200, NOW + 300).is_ok());
+    assert!(matches!(
+        receive(&receiver, &header, BODY, NOW + 200, NOW + 301),
+        Err(Rejection::Verify(Error::TooOld {
+            age_secs: 301,
+            tolerance_secs: 300
+        }))
+    ));
+    // The incremental verifier alone: finish_at checks again, finish does not.
+    let verifier = verifier(&["whsec_test"]);
+    let late = |finish_at: bool| {
+        let mut verification = verifier.start_at(header.as_bytes(), NOW + 200).unwrap();
+        verification.update(BODY);
+        if finish_at {
+            verification.finish_at(NOW + 301)
+        } else {
+            verification.finish()
+        }
+    };
+    assert!(matches!(
+        late(true),
+        Err(Error::TooOld { age_secs: 301, .. })
+    ));
+    assert_eq!(late(false).unwrap().timestamp(), NOW);
 }
 
 #[test]
