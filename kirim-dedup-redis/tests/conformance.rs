@@ -205,7 +205,7 @@ async fn connecting_to_nothing_fails_within_the_timeout() {
     let result = RedisStore::connect(format!("redis://127.0.0.1:{port}/")).await;
     assert!(result.is_err());
     assert!(
-        started.elapsed() < Duration::from_millis(1_500),
+        started.elapsed() < Duration::from_secs(3),
         "{:?}",
         started.elapsed()
     );

@@ -14,8 +14,10 @@ use kirim_verify::{Claim, ClaimToken, DedupStore, Settled, StoreError};
 
 const LEASE: Duration = Duration::from_secs(30);
 
-/// Well under 2 s: the 1 s timeout plus scheduling slack.
-const BOUND: Duration = Duration::from_millis(1_500);
+/// The 1 s timeout plus slack for a loaded 2-core machine; what the bound shows is that a dead
+/// or stalled server costs about the timeout, far from Kirim's 10 s per attempt, not the OS's
+/// TCP timeouts.
+const BOUND: Duration = Duration::from_secs(3);
 
 async fn acquire(store: &RedisStore, key: &kirim_verify::DedupKey, lease: Duration) -> ClaimToken {
     match store.claim(key, lease).await.unwrap() {
@@ -90,7 +92,8 @@ async fn paused_server_times_out_and_the_late_claim_does_not_lose_the_event() {
     acquire(&store, &unique_key("pause-warmup"), LEASE).await;
 
     let key = unique_key("pause");
-    let lease = Duration::from_millis(1_500);
+    // Long enough to outlast reconnecting after the resume, so the late claim is still there.
+    let lease = Duration::from_secs(4);
     let paused = server.pause();
     let (_, result, elapsed) = timed("claim", store.claim(&key, lease)).await;
     println!("server paused: claim -> {result:?} after {elapsed:?}");
@@ -140,7 +143,7 @@ async fn paused_server_times_out_and_the_late_claim_does_not_lose_the_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shorter_timeout_is_honoured() {
     let server = RedisServer::start();
-    let timeout = Duration::from_millis(200);
+    let timeout = Duration::from_millis(100);
     let store = RedisStore::connect(server.url())
         .await
         .unwrap()
@@ -153,7 +156,11 @@ async fn a_shorter_timeout_is_honoured() {
         matches!(result, Err(StoreError::Timeout(t)) if t == timeout),
         "{result:?}"
     );
-    assert!(elapsed < Duration::from_millis(600), "{elapsed:?}");
+    // Below the 1 s default, with slack for a loaded machine: the shorter timeout applied.
+    assert!(
+        elapsed >= timeout && elapsed < Duration::from_millis(900),
+        "{elapsed:?}"
+    );
 }
 
 async fn timed<T>(

@@ -190,10 +190,7 @@ async fn serves_ok_duplicate_and_401() {
     let answer = send(example.addr, &first).await;
     assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
 
-    let retry = first
-        .clone()
-        .resigned(now() - 1)
-        .with_header(names::ATTEMPT, "2");
+    let retry = first.clone().retry().with_header(names::ATTEMPT, "2");
     let answer = send(example.addr, &retry).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
@@ -242,7 +239,7 @@ async fn with_redis_url_dedup_outlives_a_restart() {
 
     // Another process on the same Redis: Kirim's retry is still a duplicate.
     let example = start(Some(&url)).await;
-    let retry = first.resigned(now() - 1).with_header(names::ATTEMPT, "2");
+    let retry = first.retry().with_header(names::ATTEMPT, "2");
     let answer = send(example.addr, &retry).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),

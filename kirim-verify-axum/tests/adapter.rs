@@ -295,7 +295,7 @@ async fn typed_json_is_400_when_malformed() {
         (400, "invalid JSON body")
     );
     // A 400 is not a success: the claim was released, so a fixed retry would be processed.
-    let again = bad.resigned(now() - 1);
+    let again = bad.retry();
     assert_eq!(send(addr, &again).await.status, 400);
     let log = log.text();
     assert!(log.contains("not the expected JSON"), "{log}");
@@ -404,7 +404,7 @@ async fn layer_puts_the_body_back() {
     // Other methods are not webhooks: 405, not a signature error.
     assert_eq!(raw_status(addr, "GET").await, 405);
     // Under the layer, dedup is on: the same event again is a duplicate, handler not run.
-    let retry = delivery.resigned(now() - 1);
+    let retry = delivery.retry();
     let answer = send(addr, &retry).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),

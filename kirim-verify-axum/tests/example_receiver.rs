@@ -198,20 +198,14 @@ async fn serves_signed_deliveries() {
         assert!(processed.contains(field), "{field} in {processed}");
     }
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let retry = first
-        .clone()
-        .resigned(now - 1)
-        .with_header("x-kirim-attempt", "2");
+    let retry = first.clone().retry().with_header("x-kirim-attempt", "2");
     let answer = send(addr, &retry).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
         (200, bodies::DUPLICATE)
     );
 
+    let now = first.signed_at();
     let signer = Signer::new([Secret::new(SECRET).unwrap()]).unwrap();
     let forged = first.with_header(
         "x-kirim-signature",
@@ -261,11 +255,7 @@ async fn instances_share_dedup_through_redis() {
     one.wait_for(&["processed webhook", id]);
 
     // Kirim's retry lands on the other instance: it knows the event through Redis.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let retry = first.resigned(now - 1).with_header("x-kirim-attempt", "2");
+    let retry = first.retry().with_header("x-kirim-attempt", "2");
     let answer = send(two_addr, &retry).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
