@@ -108,18 +108,22 @@ struct Running {
 
 impl Running {
     /// Lines containing `needle`, waiting up to 5 s for the first.
+    /// Every line so far containing `needle`, once there is one: waits up to 5 s for the
+    /// first, then a moment more, so that a second one still in the pipe is counted too.
     async fn lines_with(&self, needle: &str) -> Vec<String> {
-        for _ in 0..100 {
-            let found: Vec<String> = self
-                .lines
+        let found = || -> Vec<String> {
+            self.lines
                 .lock()
                 .unwrap()
                 .iter()
                 .filter(|l| l.contains(needle))
                 .cloned()
-                .collect();
-            if !found.is_empty() {
-                return found;
+                .collect()
+        };
+        for _ in 0..100 {
+            if !found().is_empty() {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                return found();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -386,6 +386,16 @@ mod tests {
         assert!(parse(&s).is_ok());
         s.push('a');
         assert_eq!(parse(&s), Err(MalformedHeader::TooLong));
+        // Over the cap and wrong in every other way too (no t, a bad t, more than 16 v1, not
+        // UTF-8): the length is what is reported, so nothing else was looked at.
+        let mut worst = alloc::vec::Vec::from(&b"t=x,t=y,\xff"[..]);
+        while worst.len() <= MAX_HEADER_BYTES {
+            worst.extend_from_slice(b",v1=zz");
+        }
+        assert_eq!(
+            SignatureHeader::parse(&worst),
+            Err(MalformedHeader::TooLong)
+        );
     }
 
     #[test]
