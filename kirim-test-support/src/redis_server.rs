@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How long a server may take to answer `PING` after it was started.
+/// How long a server may take to answer as itself after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a new cluster may take to report `cluster_state:ok` on every node.
@@ -51,7 +51,8 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts a server on a free port and waits until it answers `PING`.
+    /// Starts a server on a free port and waits until it answers as itself (not another
+    /// process that took the port in between).
     ///
     /// # Panics
     ///
@@ -141,7 +142,7 @@ impl RedisServer {
     }
 
     /// Starts the server again on the same port (killing it first if it still runs) and waits
-    /// until it answers `PING`.
+    /// until it answers.
     ///
     /// # Panics
     ///
@@ -182,10 +183,12 @@ impl RedisServer {
         let child = command.spawn().unwrap_or_else(|error| {
             panic!("cannot run redis-server ({error}); {INSTALL_HINT}");
         });
+        let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if ping(self.port) {
+            // Our server, not whoever else may have taken the port since it was probed.
+            if answers_as(self.port, pid) {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
@@ -196,7 +199,7 @@ impl RedisServer {
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "no PONG within {START_TIMEOUT:?}; log: {}",
+                    "no answer from it within {START_TIMEOUT:?}; log: {}",
                     read_log(&log)
                 ));
             }
@@ -381,19 +384,32 @@ fn server_command(port: u16, dir: &Path, log: &Path) -> Command {
     command
 }
 
-/// Sends `PING` inline and checks for `+PONG`.
-fn ping(port: u16) -> bool {
+/// Whether a Redis server answers on `port` and is the process `pid` (`INFO server` says
+/// which process it is).
+fn answers_as(port: u16, pid: u32) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     let _ = stream.set_write_timeout(Some(Duration::from_millis(500)));
-    if stream.write_all(b"PING\r\n").is_err() {
+    if stream.write_all(b"INFO server\r\n").is_err() {
         return false;
     }
-    let mut reply = [0_u8; 7];
-    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    let expected = format!("\r\nprocess_id:{pid}\r\n");
+    let mut reply = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    // The section is a few hundred bytes; read until the line is there or the answer ends.
+    while reply.len() < 64 * 1024 {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => reply.extend_from_slice(&chunk[..n]),
+        }
+        if String::from_utf8_lossy(&reply).contains(&expected) {
+            return true;
+        }
+    }
+    false
 }
 
 fn cli(port: u16, args: &[&str]) -> String {
