@@ -91,6 +91,19 @@ async fn main() -> Result<ExitCode, Box<dyn Error>> {
             why: "two v1 (old and new secret): any match verifies",
         },
         Case {
+            sent: "the same delivery, replayed",
+            event: "contact.updated",
+            // Someone who captured it: the event id header is not signed, so they change it,
+            // and they keep only one of its two signatures.
+            event_id: "evt_01HXYZREPLAYEDUNDERNEWID0",
+            source: "kirim",
+            attempt: 1,
+            body: fixtures::CONTACT_UPDATED,
+            signature: kirim.sign(now, fixtures::CONTACT_UPDATED),
+            expected: (200, bodies::DUPLICATE),
+            why: "new event id, one v1 dropped: the same signed message, handler not run",
+        },
+        Case {
             sent: "message.status sent",
             event: "message.status",
             event_id: fixtures::STATUS_WAMID,

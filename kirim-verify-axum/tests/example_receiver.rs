@@ -1,5 +1,6 @@
 //! The example receiver (`examples/receiver/`), built and started as a real process, and driven
-//! over HTTP on 127.0.0.1.
+//! over HTTP on 127.0.0.1; and the demo (`examples/demo.rs`, the README's first command), run to
+//! its end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
@@ -13,11 +14,16 @@ use std::time::{Duration, Instant};
 use kirim_test_support::http::{Delivery, SECRET, fixtures, send};
 use kirim_verify::{Secret, Signer, bodies};
 
-/// Builds the example with this test's profile and features (a no-op when `cargo test` already
-/// built it, as it does by default) and returns its path.
+/// The receiver example, built.
 fn receiver_binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
+    BINARY.get_or_init(|| example_binary("receiver"))
+}
+
+/// Builds an example with this test's profile and features (a no-op when `cargo test` already
+/// built it, as it does by default) and returns its path.
+fn example_binary(name: &str) -> PathBuf {
+    {
         // This test runs from <target>/<profile>/deps/; the examples are in
         // <target>/<profile>/examples/.
         let exe = std::env::current_exe().unwrap();
@@ -35,7 +41,7 @@ fn receiver_binary() -> &'static PathBuf {
                 "-p",
                 "kirim-verify-axum",
                 "--example",
-                "receiver",
+                name,
             ])
             .args(["--profile", profile]);
         if cfg!(feature = "json") {
@@ -47,10 +53,10 @@ fn receiver_binary() -> &'static PathBuf {
         assert!(status.success(), "building the example failed: {status}");
         let binary = profile_dir
             .join("examples")
-            .join(format!("receiver{}", std::env::consts::EXE_SUFFIX));
+            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
         assert!(binary.exists(), "no example binary at {}", binary.display());
         binary
-    })
+    }
 }
 
 /// The example, with a clean environment for the variables it reads.
@@ -83,11 +89,29 @@ fn run_to_exit(mut command: Command) -> Output {
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             child.kill().unwrap();
-            panic!("the receiver did not exit");
+            panic!("the example did not exit");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_demo_gets_every_answer_it_expects() {
+    let output = run_to_exit(Command::new(example_binary("demo")));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("all 8 answers as expected"), "{stdout}");
+    assert!(!stdout.contains("UNEXPECTED"), "{stdout}");
+    // The replay row: a captured delivery under a new id, one v1 dropped.
+    let replay = stdout
+        .lines()
+        .find(|l| l.contains("the same delivery, replayed"))
+        .unwrap_or_else(|| panic!("no replay row in {stdout}"));
+    assert!(
+        replay.contains("200 duplicate          200 duplicate"),
+        "{replay}"
+    );
 }
 
 #[test]
