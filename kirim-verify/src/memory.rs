@@ -15,8 +15,8 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 /// A [`DedupStore`] in this process's memory: the default for a single instance, tests and the
 /// demo. Several instances behind a load balancer need a shared store (`kirim-dedup-redis`).
 ///
-/// Bounded: at most `max_entries` keys (default 100 000, roughly 200 bytes each). Expired keys
-/// are dropped as they come due. When the store is full, the *done* key completed longest ago
+/// Bounded: at most `max_entries` keys (default 100 000; about 270 bytes each for a 40-byte key,
+/// as measured, so about 27 MB when full). Expired keys are dropped as they come due. When the store is full, the *done* key completed longest ago
 /// is evicted: the oldest memory goes first, which can at worst let a very late retry through
 /// as a duplicate delivery. Not the key closest to expiry: the replay guard's keys are kept only
 /// for the tolerance window, minutes against the events' days, so they would always go first,
