@@ -15,10 +15,8 @@
 
 use std::hint::black_box;
 
-use hmac::{Hmac, KeyInit, Mac};
-use kirim_benches::{SECRETS, TIMESTAMP, body, secrets, worst_case_header};
+use kirim_benches::{TIMESTAMP, body, limit, prepared_macs, secrets, worst_case_header};
 use kirim_verify::Verifier;
-use sha2::Sha256;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,10 +29,7 @@ fn main() {
     let iterations: usize = iterations.parse().unwrap();
     let header = worst_case_header(n_secrets, sigs, &body);
     let verifier = Verifier::new(secrets(n_secrets)).unwrap();
-    let prepared: Vec<Hmac<Sha256>> = SECRETS[..n_secrets]
-        .iter()
-        .map(|s| Hmac::new_from_slice(s.as_bytes()).unwrap())
-        .collect();
+    let prepared = prepared_macs(n_secrets);
     let t = TIMESTAMP.to_string();
     for _ in 0..iterations {
         match implementation.as_str() {
@@ -46,15 +41,7 @@ fn main() {
                 ))
                 .unwrap();
             }
-            "limit" => {
-                for mac in &prepared {
-                    let mut mac = mac.clone();
-                    mac.update(black_box(t.as_bytes()));
-                    mac.update(b".");
-                    mac.update(black_box(&body));
-                    black_box(mac.finalize());
-                }
-            }
+            "limit" => limit(&prepared, t.as_bytes(), &body),
             "none" => {}
             other => panic!("unknown implementation {other}"),
         }

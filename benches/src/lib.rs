@@ -3,7 +3,11 @@
 //! The benchmarks themselves live in `benches/`; see the README for how to run them and for the
 //! last measured results.
 
+use std::hint::black_box;
+
+use hmac::{Hmac, KeyInit, Mac};
 use kirim_verify::{Secret, Signer};
+use sha2::Sha256;
 
 /// The signed timestamp every benchmark uses, and the `now` it verifies at.
 pub const TIMESTAMP: u64 = 1_716_480_000;
@@ -73,6 +77,32 @@ pub fn worst_case_header(n_secrets: usize, sigs: usize, body: &[u8]) -> String {
     }
     header.push_str(&v1(last));
     header
+}
+
+/// Keyed HMAC-SHA256 state for the first `n` of [`SECRETS`], prepared once, as a verifier does.
+///
+/// # Panics
+///
+/// If `n` is larger than [`SECRETS`].
+#[must_use]
+pub fn prepared_macs(n: usize) -> Vec<Hmac<Sha256>> {
+    SECRETS[..n]
+        .iter()
+        .map(|s| Hmac::new_from_slice(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e}")))
+        .collect()
+}
+
+/// The floor any verifier is measured against: HMAC-SHA256 over `t "." body` once per prepared
+/// secret, with no parsing and no comparison. One definition for the `verify` group and
+/// `examples/instructions.rs`, so that both measure the same thing.
+pub fn limit(prepared: &[Hmac<Sha256>], t: &[u8], body: &[u8]) {
+    for mac in prepared {
+        let mut mac = mac.clone();
+        mac.update(black_box(t));
+        mac.update(b".");
+        mac.update(black_box(body));
+        black_box(mac.finalize());
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::dedup::{
 };
 use crate::delivery::{Delivery, names};
 use crate::error::Error;
+use crate::header::decimal;
 use crate::rejection::{Rejection, SourceChain};
 use crate::verifier::{Verification, Verified, Verifier};
 use sha2::{Digest, Sha256};
@@ -668,19 +669,5 @@ fn check_declared(declared: Option<u64>, limit: usize) -> Result<(), Rejection> 
     match declared {
         Some(length) if length > limit as u64 => Err(Rejection::TooLarge { limit: Some(limit) }),
         _ => Ok(()),
-    }
-}
-
-/// `n` in decimal, as Kirim writes `t`, into `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        // A digit: below 10, so the cast is exact.
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[start..];
-        }
     }
 }
