@@ -1,4 +1,4 @@
-//! `examples/receiver.rs` as its users run it: a real process, configured from the environment,
+//! `examples/actix-receiver.rs` as its users run it: a real process, configured from the environment,
 //! driven over HTTP.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests: a failed step is a failed test
 
@@ -20,7 +20,7 @@ fn receiver_binary() -> PathBuf {
             let mut build = Command::new(env!("CARGO"));
             build
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .args(["build", "-p", "kirim-verify-actix", "--example", "receiver"])
+                .args(["build", "-p", "kirim-verify-actix", "--example", "actix-receiver"])
                 .arg("--message-format=json-render-diagnostics")
                 .stderr(Stdio::inherit());
             if !cfg!(debug_assertions) {
@@ -31,7 +31,7 @@ fn receiver_binary() -> PathBuf {
             String::from_utf8_lossy(&output.stdout)
                 .lines()
                 .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-                .filter(|message| message["target"]["name"] == "receiver")
+                .filter(|message| message["target"]["name"] == "actix-receiver")
                 .find_map(|message| message["executable"].as_str().map(PathBuf::from))
                 .expect("cargo reported no executable for the receiver example")
         })

@@ -8,7 +8,7 @@
 //!
 //! Exits 0 only if every answer is the expected one.
 
-#[path = "receiver/app.rs"]
+#[path = "axum-receiver/app.rs"]
 mod app;
 
 use std::error::Error;

@@ -1,4 +1,4 @@
-//! The example receiver (`examples/receiver/`), built and started as a real process, and driven
+//! The example receiver (`examples/axum-receiver/`), built and started as a real process, and driven
 //! over HTTP on 127.0.0.1; and the demo (`examples/demo.rs`, the README's first command), run to
 //! its end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,7 +17,7 @@ use kirim_verify::{Secret, Signer, bodies};
 /// The receiver example, built.
 fn receiver_binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| example_binary("receiver"))
+    BINARY.get_or_init(|| example_binary("axum-receiver"))
 }
 
 /// Builds an example with this test's profile and features (a no-op when `cargo test` already

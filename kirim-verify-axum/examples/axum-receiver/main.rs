@@ -2,7 +2,7 @@
 //! once and processed by a background worker.
 //!
 //! ```text
-//! KIRIM_WEBHOOK_SECRETS=sec_2024=whsec_… cargo run -p kirim-verify-axum --example receiver
+//! KIRIM_WEBHOOK_SECRETS=sec_2024=whsec_… cargo run -p kirim-verify-axum --example axum-receiver
 //! ```
 //!
 //! Environment:

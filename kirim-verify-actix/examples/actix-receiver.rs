@@ -12,7 +12,7 @@
 //! - `RUST_LOG`: the log filter, default `info,kirim_verify=debug`.
 //!
 //! ```sh
-//! KIRIM_WEBHOOK_SECRETS=whsec_… cargo run -p kirim-verify-actix --example receiver
+//! KIRIM_WEBHOOK_SECRETS=whsec_… cargo run -p kirim-verify-actix --example actix-receiver
 //! ```
 
 use std::error::Error;
