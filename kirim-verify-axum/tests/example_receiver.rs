@@ -12,7 +12,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kirim_test_support::http::{Delivery, SECRET, fixtures, send};
-use kirim_verify::{Secret, Signer, bodies};
+use kirim_verify::flow::bodies;
+use kirim_verify::{Secret, Signer};
 
 /// The receiver example, built.
 fn receiver_binary() -> &'static PathBuf {
@@ -133,7 +134,9 @@ fn refuses_to_start_without_secrets() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(
-        stderr.contains("KIRIM_WEBHOOK_SECRETS: webhook secret does not start with whsec_"),
+        stderr.contains(
+            "KIRIM_WEBHOOK_SECRETS is invalid: webhook secret does not start with whsec_"
+        ),
         "{stderr}"
     );
     assert!(
