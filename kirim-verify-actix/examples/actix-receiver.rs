@@ -136,6 +136,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Outside the actix system: the exporter then serves from a thread of its own.
+    if let Some(listen) = &config.metrics_listen {
+        let serving = listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| e.to_string())
+            .and_then(|addr| {
+                metrics_exporter_prometheus::PrometheusBuilder::new()
+                    .with_http_listener(addr)
+                    .install()
+                    .map_err(|e| e.to_string())
+            });
+        match serving {
+            Ok(()) => tracing::info!("metrics on http://{listen}/metrics"),
+            Err(error) => {
+                eprintln!("receiver: refusing to start: KIRIM_METRICS_LISTEN={listen}: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     match actix_web::rt::System::new().block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

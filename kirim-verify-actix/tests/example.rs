@@ -52,6 +52,8 @@ fn example() -> Command {
         "KIRIM_LISTEN",
         "KIRIM_TOLERANCE_SECS",
         "KIRIM_MAX_BODY_BYTES",
+        "KIRIM_METRICS_LISTEN",
+        "DATABASE_URL",
         "REDIS_URL",
         "RUST_LOG",
     ] {

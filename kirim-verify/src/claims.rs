@@ -52,6 +52,7 @@ pub(crate) async fn admit(
     match claim_both(dedup, &mut ticket, event_key, replay).await {
         Ok(None) => Ok(Admission::Process(ticket)),
         Ok(Some(Ok(Admission::Duplicate))) => {
+            crate::metrics::duplicate();
             let meta = webhook.delivery();
             tracing::debug!(
                 event = meta.event(),
@@ -63,6 +64,7 @@ pub(crate) async fn admit(
         }
         Ok(Some(rejection_or_duplicate)) => rejection_or_duplicate,
         Err(error) => {
+            crate::metrics::store_failure();
             // Give back whatever was taken before the failure; the store is failing, so this
             // is best effort and the leases bound the damage.
             ticket.settle(false).await;
@@ -174,6 +176,7 @@ impl Ticket {
                     );
                 }
                 Err(error) => {
+                    crate::metrics::store_failure();
                     tracing::warn!(
                         key = %key,
                         completing = succeeded,

@@ -57,6 +57,7 @@ impl BodyIntake<'_> {
     pub fn finish(self, now: u64) -> Result<Webhook, Rejection> {
         let verified = self.verification.finish_at(now)?;
         let delivery = self.delivery?;
+        crate::metrics::verified(&verified);
         Ok(Webhook {
             body: self.body.into_bytes(),
             delivery,

@@ -24,6 +24,7 @@ mod intake;
 mod key;
 #[cfg(feature = "std")]
 mod memory;
+pub mod metrics;
 #[cfg(feature = "std")]
 mod newtype;
 #[cfg(feature = "std")]

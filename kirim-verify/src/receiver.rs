@@ -214,6 +214,7 @@ impl Receiver {
         match panic::run_caught(handler).await {
             Ok(output) => {
                 let success = succeeded(&output);
+                crate::metrics::handled(if success { "success" } else { "failure" });
                 ticket.settle(success).await;
                 if !success {
                     tracing::debug!(
@@ -224,6 +225,7 @@ impl Receiver {
                 Outcome::Handled(output)
             }
             Err(payload) => {
+                crate::metrics::handled("panic");
                 ticket.settle(false).await;
                 tracing::error!(
                     event_id = meta.event_id(),

@@ -111,9 +111,33 @@ impl Rejection {
         }
     }
 
+    /// A short stable name for the reason, for metrics and dashboards: `malformed_header`,
+    /// `missing_header`, `invalid_header`, `signature_mismatch`, `too_old`, `too_new`,
+    /// `too_large`, `body_unreadable`, `invalid_json`, `in_progress`, `store_unavailable`,
+    /// `handler_panicked` or `misconfigured`.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Verify(VerifyError::MissingHeader { .. }) => "missing_header",
+            Self::Verify(VerifyError::InvalidHeader { .. }) => "invalid_header",
+            Self::Verify(VerifyError::MalformedHeader(_)) => "malformed_header",
+            Self::Verify(VerifyError::SignatureMismatch) => "signature_mismatch",
+            Self::Verify(VerifyError::TooOld { .. }) => "too_old",
+            Self::Verify(VerifyError::TooNew { .. }) => "too_new",
+            Self::TooLarge { .. } => "too_large",
+            Self::BodyUnreadable(_) => "body_unreadable",
+            Self::InvalidJson { .. } => "invalid_json",
+            Self::InProgress { .. } => "in_progress",
+            Self::Store(_) => "store_unavailable",
+            Self::HandlerPanicked => "handler_panicked",
+            Self::Misconfigured { .. } => "misconfigured",
+        }
+    }
+
     /// Emits the operator's `tracing` event: `error` for a misconfiguration, `warn`
     /// for server-side trouble (the store, 503), `debug` for a refused client. Reasons only.
     pub fn log(&self) {
+        crate::metrics::rejected(self);
         let status = self.status();
         match self {
             // Logged with its message where it was caught (`Receiver::process`).

@@ -54,6 +54,16 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), BoxError> {
     let config = EnvConfig::from_env()?;
+    if let Some(listen) = &config.metrics_listen {
+        let addr: std::net::SocketAddr = listen
+            .parse()
+            .map_err(|_| format!("KIRIM_METRICS_LISTEN={listen}: not a socket address"))?;
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|error| format!("KIRIM_METRICS_LISTEN={listen}: {error}"))?;
+        tracing::info!("metrics on http://{addr}/metrics");
+    }
     let receiver = config.receiver()?;
     let receiver = Arc::new(match &config.redis_url {
         // The URL may hold a password: it is never printed.
