@@ -129,7 +129,7 @@ fn main() -> ExitCode {
     let config = match EnvConfig::from_env() {
         Ok(config) => config,
         Err(error) => {
-            match std::error::Error::source(&error) {
+            match Error::source(&error) {
                 Some(reason) => eprintln!("receiver: refusing to start: {error}: {reason}"),
                 None => eprintln!("receiver: refusing to start: {error}"),
             }

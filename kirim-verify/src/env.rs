@@ -200,8 +200,8 @@ impl fmt::Display for EnvError {
     }
 }
 
-impl std::error::Error for EnvError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl core::error::Error for EnvError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Self::Invalid { error, .. } => Some(error),
             _ => None,

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
 #![forbid(unsafe_code)]
+// The core stays usable without `std`: name items by the crate that really has them.
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Without `std` there is no async flow to run dedup in; its configuration types still build.
 #![cfg_attr(not(feature = "std"), allow(dead_code))]

@@ -1,11 +1,12 @@
 //! The in-memory dedup store: one process, bounded, exact.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::{Future, ready};
+use core::future::{Future, ready};
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
 use std::string::ToString;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::dedup_store::{Claim, ClaimToken, DedupStore, Settled, StoreError};
 use crate::key::DedupKey;

@@ -1,12 +1,13 @@
 //! A handler's panic, caught: the claims it held are released and the caller answers 500.
 
-use std::any::Any;
+use core::any::Any;
 use std::boxed::Box;
-use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
+use core::future::Future;
+use core::panic::AssertUnwindSafe;
+use std::panic::catch_unwind;
+use core::pin::Pin;
 use std::string::String;
-use std::task::{Context, Poll};
+use core::task::{Context, Poll};
 
 /// Calls `handler` and awaits its future, turning a panic in either into an `Err` with its
 /// payload. The call is inside the guard too: a handler may panic before its future exists.
