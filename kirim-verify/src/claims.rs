@@ -5,6 +5,7 @@ use alloc::sync::Arc;
 use core::fmt;
 use core::time::Duration;
 
+use crate::binding;
 use crate::dedup::{Dedup, StoreFailure};
 use crate::dedup_store::{Claim, ClaimToken, ErasedStore, Settled, StoreError};
 use crate::key::DedupKey;
@@ -39,9 +40,14 @@ pub(crate) async fn admit(
         "evt",
         &dedup.keys.event_key(webhook.delivery(), webhook.body()),
     );
-    let replay = dedup
-        .replay_guard
-        .then(|| DedupKey::from_digest(&dedup.prefix, "sig", &webhook.replay_fingerprint()));
+    // An event id bound to the signed body is authenticated: the event key alone tells events
+    // apart, so two genuine events with the same bytes and `t` are not taken for a replay. Its
+    // signed message is still remembered, so a resend under an unbound id is one.
+    let bound = binding::event_id_is_bound(webhook.delivery().event_id(), webhook.body());
+    let replay = dedup.replay_guard.then(|| Guard {
+        key: DedupKey::from_digest(&dedup.prefix, "sig", &webhook.replay_fingerprint()),
+        bound,
+    });
     let mut ticket = Ticket {
         store: Some(Arc::clone(&dedup.store)),
         event: None,
@@ -83,17 +89,26 @@ pub(crate) async fn admit(
     }
 }
 
+/// The replay guard's key for one delivery, and whether its event id is bound to the signed
+/// body (then a signed message seen before does not make it a duplicate).
+struct Guard {
+    key: DedupKey,
+    bound: bool,
+}
+
 /// Claims the signed message (if guarded), then the event, recording acquired claims in
 /// `ticket`. `Ok(None)` means process; `Ok(Some(..))` is the final answer.
 async fn claim_both(
     dedup: &Dedup,
     ticket: &mut Ticket,
     event_key: DedupKey,
-    replay: Option<DedupKey>,
+    replay: Option<Guard>,
 ) -> Result<Option<Result<Admission, Rejection>>, StoreError> {
-    if let Some(replay) = replay {
-        match dedup.store.claim(&replay, dedup.lease).await? {
-            Claim::Acquired(token) => ticket.replay = Some((replay, token)),
+    if let Some(Guard { key, bound }) = replay {
+        match dedup.store.claim(&key, dedup.lease).await? {
+            Claim::Acquired(token) => ticket.replay = Some((key, token)),
+            // Bound: another genuine event of the same signed body; its event key decides.
+            Claim::Done | Claim::InProgress { .. } if bound => {}
             Claim::Done => return Ok(Some(Ok(Admission::Duplicate))),
             Claim::InProgress { retry_after } => {
                 return Ok(Some(Err(Rejection::InProgress { retry_after })));

@@ -12,6 +12,8 @@ extern crate alloc;
 extern crate std;
 
 #[cfg(feature = "std")]
+mod binding;
+#[cfg(feature = "std")]
 mod claims;
 #[cfg(feature = "std")]
 mod clock;

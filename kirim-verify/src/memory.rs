@@ -1,9 +1,9 @@
 //! The in-memory dedup store: one process, bounded, exact.
 
-use std::collections::{BTreeMap, HashMap};
 use core::future::{Future, ready};
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
+use std::collections::{BTreeMap, HashMap};
 use std::string::ToString;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;

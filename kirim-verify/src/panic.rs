@@ -1,13 +1,13 @@
 //! A handler's panic, caught: the claims it held are released and the caller answers 500.
 
 use core::any::Any;
-use std::boxed::Box;
 use core::future::Future;
 use core::panic::AssertUnwindSafe;
-use std::panic::catch_unwind;
 use core::pin::Pin;
-use std::string::String;
 use core::task::{Context, Poll};
+use std::boxed::Box;
+use std::panic::catch_unwind;
+use std::string::String;
 
 /// Calls `handler` and awaits its future, turning a panic in either into an `Err` with its
 /// payload. The call is inside the guard too: a handler may panic before its future exists.

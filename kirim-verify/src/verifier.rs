@@ -264,6 +264,7 @@ impl Verifier {
         let secret = secret as usize;
         Ok(Verified {
             timestamp: header.timestamp(),
+            digits: TimestampDigits::new(header.timestamp_digits()),
             secret_index: secret,
             secret_label: self.keys.get(secret).and_then(|k| k.label.clone()),
         })
@@ -368,11 +369,39 @@ impl fmt::Debug for Verification<'_> {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Verified {
     timestamp: u64,
+    digits: TimestampDigits,
     secret_index: usize,
     secret_label: Option<Arc<str>>,
 }
 
+/// The `t` digits exactly as signed (1 to 19 of them: the header parser's bound), so that
+/// whatever identifies the signed message uses the bytes the signature covers, not the number
+/// written again (`t=0042` and `t=42` sign different messages).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct TimestampDigits {
+    buf: [u8; 19],
+    len: u8,
+}
+
+impl TimestampDigits {
+    fn new(digits: &[u8]) -> Self {
+        let mut buf = [0; 19];
+        let len = digits.len().min(buf.len());
+        buf[..len].copy_from_slice(&digits[..len]);
+        // `len` is at most 19.
+        Self {
+            buf,
+            len: len as u8,
+        }
+    }
+}
+
 impl Verified {
+    /// The `t` digits exactly as the header carried them: the start of the signed message.
+    pub(crate) fn timestamp_digits(&self) -> &[u8] {
+        &self.digits.buf[..usize::from(self.digits.len)]
+    }
+
     /// The signed timestamp `t`, in unix seconds.
     #[must_use]
     pub fn timestamp(&self) -> u64 {

@@ -4,7 +4,6 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::delivery::Delivery;
-use crate::header::decimal;
 #[cfg(feature = "json")]
 use crate::rejection::Rejection;
 use crate::verifier::Verified;
@@ -57,9 +56,8 @@ impl Webhook {
     /// on asks.
     #[must_use]
     pub fn replay_fingerprint(&self) -> [u8; 32] {
-        let mut digits = [0u8; 20];
         let mut hasher = Sha256::new();
-        hasher.update(decimal(self.verified.timestamp(), &mut digits));
+        hasher.update(self.verified.timestamp_digits());
         hasher.update(b".");
         hasher.update(&self.body);
         hasher.finalize().into()

@@ -130,6 +130,28 @@ fn replay_fingerprint_is_the_digest_of_the_signed_message() {
 }
 
 #[test]
+fn replay_fingerprint_uses_the_t_digits_as_signed() {
+    // `t=0042…` and `t=42…` sign different messages: their fingerprints differ too, and each is
+    // the digest of exactly the bytes its signature covers.
+    let receiver = Receiver::new(verifier(&["whsec_test"]));
+    let padded_t = format!("0{NOW}");
+    let padded = format!("t={padded_t},v1={}", v1("whsec_test", &padded_t, BODY));
+    let plain = signer(&["whsec_test"]).sign(NOW, BODY);
+    let padded = receive(&receiver, &padded, BODY, NOW, NOW).unwrap();
+    let plain = receive(&receiver, &plain, BODY, NOW, NOW).unwrap();
+    assert_eq!(padded.verified().timestamp(), plain.verified().timestamp());
+    assert_ne!(padded.replay_fingerprint(), plain.replay_fingerprint());
+    let signed: Vec<u8> = format!("{padded_t}.")
+        .bytes()
+        .chain(BODY.iter().copied())
+        .collect();
+    assert_eq!(
+        padded.replay_fingerprint(),
+        <[u8; 32]>::from(Sha256::digest(&signed))
+    );
+}
+
+#[test]
 fn a_body_that_outlasts_the_tolerance_is_refused_when_it_ends() {
     let receiver = Receiver::new(verifier(&["whsec_test"]));
     let header = signer(&["whsec_test"]).sign(NOW, BODY);
