@@ -307,6 +307,21 @@ pub async fn send_slowly(addr: SocketAddr, delivery: &Delivery, pause: Duration)
     read_answer(stream).await
 }
 
+/// Sends a whole delivery, waits until `hang_up` resolves (the handler is running, say), then
+/// closes the connection without reading the answer: a client that went away mid-handler.
+pub async fn send_then_hang_up(
+    addr: SocketAddr,
+    delivery: &Delivery,
+    hang_up: impl Future<Output = ()>,
+) {
+    let mut request = with_content_length(addr, delivery);
+    request.extend_from_slice(&delivery.body);
+    let mut stream = connect(addr).await;
+    let _ = stream.write_all(&request).await;
+    hang_up.await;
+    drop(stream);
+}
+
 /// The request line and headers of `delivery`, with its `Content-Length`.
 fn with_content_length(addr: SocketAddr, delivery: &Delivery) -> Vec<u8> {
     let mut head = format!("POST {ROUTE} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
@@ -881,6 +896,55 @@ pub mod cases {
         let first = first.await.unwrap_or_else(|e| panic!("{e}"));
         assert_answer(&first, 200, bodies::OK, "slow first");
         assert_eq!(probe.count(&id), 1);
+    }
+
+    /// A request dropped while its handler runs (the client hung up) marks nothing done and
+    /// gives its claims back at once: Kirim's retry is processed, not refused with 503 until
+    /// the 30 s lease runs out. For servers that drop a request when its client goes away
+    /// (hyper, so axum); actix-web runs the handler to its end instead (actix-web #1313), and
+    /// its claims settle from the handler's answer.
+    pub async fn dropped_request_releases_its_claims<F, Fut>(spawn: F)
+    where
+        F: Fn(Receiver, Probe) -> Fut,
+        Fut: Future<Output = TestServer>,
+    {
+        let probe = Probe::default();
+        // The default lease (30 s): a retry processed within seconds was released, not expired.
+        let receiver = Receiver::new(verifier())
+            .with_dedup(MemoryStore::new())
+            .with_max_body_bytes(LIMIT);
+        let server = spawn(receiver, probe.clone()).await;
+        let id = unique_id("evt");
+        let slow = Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED)
+            .with_header(BEHAVIOUR_HEADER, "sleep-20000");
+        let running = async {
+            for _ in 0..500 {
+                if probe.running.load(Ordering::SeqCst) > 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("the slow handler never started");
+        };
+        send_then_hang_up(server.addr, &slow, running).await;
+
+        // The server notices the closed connection and drops the request; the release then
+        // runs on its runtime. Well within the lease, the retry is processed.
+        let retry = slow.resigned(now()).without_header(BEHAVIOUR_HEADER);
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let answer = loop {
+            let answer = send(server.addr, &retry).await;
+            if answer.status != 503 || std::time::Instant::now() > deadline {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_answer(&answer, 200, bodies::OK, "retry after the client hung up");
+        assert_eq!(
+            probe.count(&id),
+            1,
+            "the dropped handler never finished; the retry ran once"
+        );
     }
 
     /// Without dedup configured, every verified delivery is processed.

@@ -41,8 +41,9 @@ impl KirimMiddleware {
     /// Middleware receiving with `receiver` (a [`Receiver`] or an `Arc<Receiver>`).
     #[must_use]
     pub fn new(receiver: impl Into<Arc<Receiver>>) -> Self {
+        let receiver = Arc::unwrap_or_clone(receiver.into()).with_spawner(spawn_on_tokio);
         Self {
-            receiver: receiver.into(),
+            receiver: Arc::new(receiver),
         }
     }
 }
@@ -132,5 +133,14 @@ where
                 }
             }
         })
+    }
+}
+
+/// Runs the release of a request dropped mid-handler on the runtime that dropped it, so Kirim's
+/// retry is processed at once. Outside a runtime (it is shutting down) nothing runs and the
+/// claims expire after their lease.
+fn spawn_on_tokio(task: kirim_verify::flow::Task) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        drop(runtime.spawn(task));
     }
 }

@@ -413,3 +413,59 @@ async fn a_panic_is_answered_500_and_logged_with_its_message() {
         "{line}"
     );
 }
+
+/// actix-web keeps running a handler whose client hung up (actix-web #1313): the claims are
+/// then settled from the handler's answer when it ends, so Kirim's retry after that is a
+/// duplicate at once, not a 503 until the 30 s lease runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_leaves_the_handler_to_settle_its_claims() {
+    let probe = Probe::default();
+    let handler_probe = probe.clone();
+    let middleware = KirimMiddleware::new(
+        kirim_verify::Receiver::new(kirim_test_support::http::verifier())
+            .with_dedup(kirim_verify::MemoryStore::new()),
+    );
+    let server = support::serve(move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(handler_probe.clone())).service(
+            web::resource(ROUTE).route(
+                web::post()
+                    .to(support::probe_handler)
+                    .wrap(middleware.clone()),
+            ),
+        );
+    })
+    .await;
+    let id = unique_id();
+    let slow = Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED)
+        .with_header(kirim_test_support::http::BEHAVIOUR_HEADER, "sleep-1000");
+    let started = std::time::Instant::now();
+    // Hang up a fifth of the way into the one-second handler.
+    let running = tokio::time::sleep(std::time::Duration::from_millis(200));
+    kirim_test_support::http::send_then_hang_up(server.addr, &slow, running).await;
+    // The handler ends about a second after it started, although nobody waits for its answer.
+    while probe.count(&id) == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the handler never finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let retry = slow
+        .resigned(now())
+        .without_header(kirim_test_support::http::BEHAVIOUR_HEADER);
+    let mut answer = send(server.addr, &retry).await;
+    // The settle runs right after the handler's answer; give it a moment.
+    for _ in 0..50 {
+        if answer.status != 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        answer = send(server.addr, &retry).await;
+    }
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, bodies::DUPLICATE)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(probe.count(&id), 1);
+}

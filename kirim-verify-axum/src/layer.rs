@@ -31,8 +31,9 @@ use crate::rejection::{self, KirimRejection};
 /// signed delivery. The body limit is the receiver's, or axum's `DefaultBodyLimit` when that is
 /// smaller and applied outside this layer (as it is when set on the router).
 ///
-/// A request cancelled mid-handler (the connection dropped) leaves its claim to expire after
-/// the lease: nothing is marked done.
+/// A request dropped mid-handler (the client went away, the server shut down) marks nothing
+/// done, and its claims are released on the tokio runtime, so Kirim's retry is processed at
+/// once rather than after the lease.
 #[derive(Clone)]
 pub struct KirimLayer {
     receiver: Arc<Receiver>,
@@ -42,8 +43,9 @@ impl KirimLayer {
     /// A layer running `receiver`'s flow (a `Receiver`, or an `Arc` of one to share it).
     #[must_use]
     pub fn new(receiver: impl Into<Arc<Receiver>>) -> Self {
+        let receiver = Arc::unwrap_or_clone(receiver.into()).with_spawner(spawn_on_tokio);
         Self {
-            receiver: receiver.into(),
+            receiver: Arc::new(receiver),
         }
     }
 }
@@ -133,5 +135,14 @@ where
         Outcome::Handled(outcome) => outcome,
         Outcome::Duplicate => Ok(rejection::duplicate()),
         Outcome::Refused(rejection) => Ok(KirimRejection::from(rejection).into_response()),
+    }
+}
+
+/// Runs the release of a request dropped mid-handler on the runtime that dropped it, so Kirim's
+/// retry is processed at once. Outside a runtime (it is shutting down) nothing runs and the
+/// claims expire after their lease.
+fn spawn_on_tokio(task: kirim_verify::flow::Task) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        drop(runtime.spawn(task));
     }
 }

@@ -2,10 +2,8 @@
 //! behind `KirimLayer`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::extract::{FromRef, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -13,19 +11,7 @@ use kirim_test_support::http::{BEHAVIOUR_HEADER, Call, Outcome, Probe, ROUTE, Te
 use kirim_verify::Receiver;
 use kirim_verify_axum::{KirimLayer, KirimWebhook};
 
-#[derive(Clone)]
-struct App {
-    receiver: Arc<Receiver>,
-    probe: Probe,
-}
-
-impl FromRef<App> for Arc<Receiver> {
-    fn from_ref(app: &App) -> Self {
-        Arc::clone(&app.receiver)
-    }
-}
-
-async fn handle(State(app): State<App>, headers: HeaderMap, webhook: KirimWebhook) -> Response {
+async fn handle(State(probe): State<Probe>, headers: HeaderMap, webhook: KirimWebhook) -> Response {
     let call = Call {
         event_id: webhook.delivery().event_id().to_owned(),
         event: webhook.delivery().event().to_owned(),
@@ -34,7 +20,7 @@ async fn handle(State(app): State<App>, headers: HeaderMap, webhook: KirimWebhoo
         secret_label: webhook.verified().secret_label().map(str::to_owned),
     };
     let behaviour = headers.get(BEHAVIOUR_HEADER).map(|v| v.as_bytes());
-    match app.probe.handle(call, behaviour).await {
+    match probe.handle(call, behaviour).await {
         Outcome::Ok => (StatusCode::OK, "ok").into_response(),
         Outcome::Fail => (StatusCode::INTERNAL_SERVER_ERROR, "failed").into_response(),
         Outcome::Panic => panic!("the handler under test panics, as asked"),
@@ -42,13 +28,9 @@ async fn handle(State(app): State<App>, headers: HeaderMap, webhook: KirimWebhoo
 }
 
 async fn spawn(receiver: Receiver, probe: Probe) -> TestServer {
-    let receiver = Arc::new(receiver);
     let app = Router::new()
-        .route(
-            ROUTE,
-            post(handle).route_layer(KirimLayer::new(Arc::clone(&receiver))),
-        )
-        .with_state(App { receiver, probe });
+        .route(ROUTE, post(handle).route_layer(KirimLayer::new(receiver)))
+        .with_state(probe);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -68,6 +50,12 @@ impl Drop for AbortOnDrop {
 }
 
 kirim_test_support::http_conformance!(spawn);
+
+// hyper drops a request whose client went away: its claims must come back at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_request_releases_its_claims() {
+    kirim_test_support::http::cases::dropped_request_releases_its_claims(spawn).await;
+}
 
 /// A real Redis store whose server was killed after the store connected.
 async fn redis_down() -> (kirim_dedup_redis::RedisStore, Box<dyn std::any::Any + Send>) {

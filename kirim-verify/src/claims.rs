@@ -1,8 +1,11 @@
 //! The claims a delivery takes in the dedup store before its handler runs, and how they are
 //! settled from the handler's outcome.
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
 use core::time::Duration;
 
 use crate::binding;
@@ -30,6 +33,7 @@ pub(crate) enum Admission {
 pub(crate) async fn admit(
     dedup: Option<&Dedup>,
     replay_retention: Duration,
+    spawner: Option<&Spawner>,
     webhook: &Webhook,
 ) -> Result<Admission, Rejection> {
     let Some(dedup) = dedup else {
@@ -54,6 +58,7 @@ pub(crate) async fn admit(
         replay: None,
         retention: dedup.retention,
         replay_retention,
+        spawner: spawner.cloned(),
     };
     match claim_both(dedup, &mut ticket, event_key, replay).await {
         Ok(None) => Ok(Admission::Process(ticket)),
@@ -136,8 +141,10 @@ async fn claim_both(
 /// The claims a delivery holds while its handler runs. Settled with the handler's outcome:
 /// success marks the event done; failure releases it, so Kirim's retry is processed.
 ///
-/// A ticket dropped without being settled (the request was cancelled) leaves its claims to
-/// expire after the lease; nothing is marked done.
+/// A ticket dropped without being settled (the request was cancelled mid-handler: the client
+/// went away, the server shut down) hands the release of its claims to the [`Spawner`], when
+/// the adapter gave one, so Kirim's retry is processed at once; without one, or when the
+/// release fails, they expire after the lease. Nothing is marked done either way.
 #[must_use = "settle the ticket with the handler's outcome"]
 pub(crate) struct Ticket {
     store: Option<Arc<dyn ErasedStore>>,
@@ -145,6 +152,54 @@ pub(crate) struct Ticket {
     replay: Option<(DedupKey, ClaimToken)>,
     retention: Duration,
     replay_retention: Duration,
+    spawner: Option<Spawner>,
+}
+
+/// A task the adapter's runtime runs to completion: the release of a dropped request's claims.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// How a request dropped mid-handler gives its claims back: the adapter's way of running a
+/// [`Task`] on its runtime (the core has none). See
+/// [`Receiver::with_spawner`](crate::Receiver::with_spawner).
+#[derive(Clone)]
+pub(crate) struct Spawner(pub(crate) Arc<dyn Fn(Task) + Send + Sync>);
+
+impl fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Spawner(..)")
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let claims = [self.event.take(), self.replay.take()];
+        if claims.iter().all(Option::is_none) {
+            return;
+        }
+        let (Some(store), Some(spawner)) = (self.store.take(), self.spawner.take()) else {
+            return;
+        };
+        (spawner.0)(Box::pin(async move {
+            for (key, token) in claims.into_iter().flatten() {
+                match store.release(&key, &token).await {
+                    Ok(_) => tracing::debug!(
+                        key = %key,
+                        "request dropped mid-handler; its dedup claim was released for the retry"
+                    ),
+                    Err(error) => {
+                        crate::metrics::store_failure();
+                        tracing::warn!(
+                            key = %key,
+                            error = %error,
+                            source = %SourceChain(&error),
+                            "request dropped mid-handler; releasing its dedup claim failed, its \
+                             lease will expire"
+                        );
+                    }
+                }
+            }
+        }));
+    }
 }
 
 impl Ticket {
@@ -155,6 +210,7 @@ impl Ticket {
             replay: None,
             retention: Duration::ZERO,
             replay_retention: Duration::ZERO,
+            spawner: None,
         }
     }
 

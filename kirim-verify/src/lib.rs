@@ -70,6 +70,8 @@ pub mod store {
 /// For framework adapter authors: the steps of [`Receiver`]'s flow, the
 /// header names it reads, and the response bodies it answers with.
 pub mod flow {
+    #[cfg(feature = "std")]
+    pub use crate::claims::Task;
     pub use crate::delivery::{MAX_META_BYTES, names};
     pub use crate::intake::BodyIntake;
     #[cfg(feature = "std")]

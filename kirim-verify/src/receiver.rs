@@ -63,6 +63,8 @@ pub struct Receiver {
     verifier: Verifier,
     dedup: Option<Dedup>,
     max_body_bytes: usize,
+    #[cfg(feature = "std")]
+    spawner: Option<claims::Spawner>,
 }
 
 impl Receiver {
@@ -73,6 +75,8 @@ impl Receiver {
             verifier,
             dedup: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            #[cfg(feature = "std")]
+            spawner: None,
         }
     }
 
@@ -99,6 +103,18 @@ impl Receiver {
     #[must_use]
     pub fn with_max_body_bytes(mut self, limit: usize) -> Self {
         self.max_body_bytes = limit;
+        self
+    }
+
+    /// For adapter authors: how to run a task on the adapter's runtime. When a request is
+    /// dropped while its handler runs (the client went away, the server shut down), the flow
+    /// hands this the release of the request's dedup claims, so Kirim's retry is processed at
+    /// once instead of after the lease. Both adapters set it (on their tokio runtime); without
+    /// it the claims expire after the lease. Defaults to none.
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn with_spawner(mut self, spawn: impl Fn(claims::Task) + Send + Sync + 'static) -> Self {
+        self.spawner = Some(claims::Spawner(alloc::sync::Arc::new(spawn)));
         self
     }
 
@@ -180,8 +196,9 @@ impl Receiver {
     /// ([`Rejection::log`]); failures to settle are logged and never change the answer.
     ///
     /// This is the one place the framework adapters decide what a handler's outcome means for
-    /// dedup. A request cancelled while the handler runs leaves its claims to expire after the
-    /// lease: nothing is marked done.
+    /// dedup. A request cancelled while the handler runs (this future dropped) marks nothing
+    /// done: its claims are released through the [`with_spawner`](Self::with_spawner) task, or
+    /// expire after the lease.
     #[cfg(feature = "std")]
     pub async fn process<H, Fut, R>(
         &self,
@@ -193,7 +210,12 @@ impl Receiver {
         H: FnOnce() -> Fut,
         Fut: Future<Output = R>,
     {
-        let admission = claims::admit(self.dedup.as_ref(), self.replay_retention(), webhook);
+        let admission = claims::admit(
+            self.dedup.as_ref(),
+            self.replay_retention(),
+            self.spawner.as_ref(),
+            webhook,
+        );
         let mut ticket = match admission.await {
             Ok(claims::Admission::Process(ticket)) => ticket,
             Ok(claims::Admission::Duplicate) => return Outcome::Duplicate,
