@@ -322,6 +322,20 @@ pub async fn send_then_hang_up(
     drop(stream);
 }
 
+/// Sends the headers and half the body of a delivery, then stalls (a client trickling a body,
+/// or gone silent) and waits for the server's answer: what it answered, and how long it let
+/// the stalled body hold the connection.
+pub async fn send_stalled(addr: SocketAddr, delivery: &Delivery) -> (Answer, Duration) {
+    let (head, _) = delivery.body.split_at(delivery.body.len() / 2);
+    let mut first = with_content_length(addr, delivery);
+    first.extend_from_slice(head);
+    let mut stream = connect(addr).await;
+    let _ = stream.write_all(&first).await;
+    let started = std::time::Instant::now();
+    let answer = read_answer(stream).await;
+    (answer, started.elapsed())
+}
+
 /// The request line and headers of `delivery`, with its `Content-Length`.
 fn with_content_length(addr: SocketAddr, delivery: &Delivery) -> Vec<u8> {
     let mut head = format!("POST {ROUTE} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
@@ -512,11 +526,10 @@ pub mod cases {
         assert_eq!(probe.calls().len(), 1);
     }
 
-    /// A captured delivery replayed under another event id, its body sent so slowly that it
-    /// ends after the tolerance (and after the replay guard forgot the signature): the
-    /// timestamp is checked again when the body ends, so it is 401 and the handler does not
-    /// run. The tolerance is 1 s here, the guard's memory 2 s.
-    pub async fn slow_replay_past_the_tolerance_is_401<F, Fut>(spawn: F)
+    /// A captured delivery replayed with its body trickled in: reading stops when its signed
+    /// timestamp leaves the tolerance (it could never verify after that), answered 408, and
+    /// the handler does not run.
+    pub async fn slow_replay_past_the_tolerance_is_refused<F, Fut>(spawn: F)
     where
         F: Fn(Receiver, Probe) -> Fut,
         Fut: Future<Output = TestServer>,
@@ -534,9 +547,42 @@ pub mod cases {
         assert_answer(&send(server.addr, &first).await, 200, bodies::OK, "first");
         let forged = unique_id("evt");
         let replay = first.with_header(names::EVENT_ID, &forged);
-        let answer = send_slowly(server.addr, &replay, Duration::from_millis(3500)).await;
-        assert_answer(&answer, 401, bodies::INVALID_SIGNATURE, "slow replay");
+        let (answer, held) = send_stalled(server.addr, &replay).await;
+        assert_answer(&answer, 408, bodies::TIMEOUT, "stalled replay");
+        // t + 1 s is at most 2 s away: reading stopped then, not at the 10 s body timeout.
+        assert!(held < Duration::from_secs(4), "held for {held:?}");
         assert_eq!((probe.count(&id), probe.count(&forged)), (1, 0));
+    }
+
+    /// A body that stops arriving is cut off at the receiver's body timeout with a 408 (Kirim
+    /// retries it): a client cannot hold a connection open by trickling bytes.
+    pub async fn stalled_body_is_408_at_the_body_timeout<F, Fut>(spawn: F)
+    where
+        F: Fn(Receiver, Probe) -> Fut,
+        Fut: Future<Output = TestServer>,
+    {
+        let probe = Probe::default();
+        let server = spawn(
+            receiver().with_body_timeout(Duration::from_secs(1)),
+            probe.clone(),
+        )
+        .await;
+        let id = unique_id("evt");
+        let delivery = Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED);
+        let (answer, held) = send_stalled(server.addr, &delivery).await;
+        assert_answer(&answer, 408, bodies::TIMEOUT, "stalled body");
+        assert!(
+            (Duration::from_millis(900)..Duration::from_secs(3)).contains(&held),
+            "held for {held:?}"
+        );
+        assert_eq!(probe.count(&id), 0);
+        // Nothing was claimed: the delivery sent whole is processed.
+        assert_answer(
+            &send(server.addr, &delivery).await,
+            200,
+            bodies::OK,
+            "whole",
+        );
     }
 
     /// During a rotation Kirim sends one `v1` per active secret; a receiver that knows only
@@ -1062,7 +1108,8 @@ macro_rules! http_conformance {
             first_delivery_is_processed,
             retry_is_a_duplicate,
             replayed_signature_is_a_duplicate,
-            slow_replay_past_the_tolerance_is_401,
+            slow_replay_past_the_tolerance_is_refused,
+            stalled_body_is_408_at_the_body_timeout,
             rotation_is_accepted,
             message_status_changes_are_distinct,
             unknown_event_and_odd_bodies_are_acknowledged,

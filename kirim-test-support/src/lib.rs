@@ -9,6 +9,8 @@
 //!   port that can be killed, restarted and paused, and
 //!   [`RedisCluster`](redis_server::RedisCluster), a 3-master Redis Cluster.
 //! - [`http`]: the HTTP conformance suite both framework adapters pass.
+//! - [`attack`]: requests nobody signed, as an attacker sends them, for the receivers' limits.
+pub mod attack;
 pub mod http;
 pub mod redis_server;
 pub mod store;

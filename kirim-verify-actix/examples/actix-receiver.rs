@@ -13,6 +13,7 @@
 use std::error::Error;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -22,6 +23,13 @@ use kirim_verify::flow::bodies;
 use kirim_verify::{EnvConfig, MemoryStore};
 use kirim_verify_actix::{KirimMiddleware, KirimWebhook};
 use tokio::sync::mpsc::{self, error::TrySendError};
+
+/// How long a client may take to send a request's head, and how long a kept-alive connection
+/// may sit idle before the next one.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Open connections per worker thread at most.
+const MAX_CONNECTIONS_PER_WORKER: usize = 2048;
 
 /// Events waiting for the worker; when it falls this far behind, deliveries get 503 and Kirim
 /// retries them later.
@@ -109,6 +117,14 @@ async fn run(config: EnvConfig) -> Result<(), Box<dyn Error>> {
             web::resource("/webhooks/kirim").route(web::post().to(kirim).wrap(middleware.clone())),
         )
     })
+    // Requests nobody signed must cost almost nothing: a deadline for the head, an idle
+    // keep-alive connection closed after as long, a cap on open connections (per worker; more
+    // wait in the backlog), well under the usual descriptor limit. The body has its own
+    // deadline in the flow (the receiver's body timeout, or the signed timestamp's tolerance).
+    .client_request_timeout(HEADER_READ_TIMEOUT)
+    .keep_alive(HEADER_READ_TIMEOUT)
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .max_connections(MAX_CONNECTIONS_PER_WORKER)
     .bind(config.listen.as_str())
     .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     for addr in server.addrs() {

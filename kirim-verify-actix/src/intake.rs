@@ -24,7 +24,13 @@ pub(crate) async fn receive(
 ) -> Result<Webhook, KirimRejection> {
     let read = async {
         let mut intake = receiver.begin_now(lookup(req.headers()), None)?;
-        while let Some(chunk) = payload.next().await {
+        // Nothing is read after the body's time is up: a trickled forgery holds the
+        // connection no longer than that.
+        let deadline = tokio::time::Instant::now() + intake.time_left();
+        while let Some(chunk) = tokio::time::timeout_at(deadline, payload.next())
+            .await
+            .map_err(|_| Rejection::BodyTimeout)?
+        {
             let chunk = chunk.map_err(|error| Rejection::BodyUnreadable(Box::new(error)))?;
             intake.push(chunk)?;
         }

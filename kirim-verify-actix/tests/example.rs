@@ -146,8 +146,28 @@ impl Running {
 }
 
 async fn start(redis_url: Option<&str>) -> Running {
+    let env: Vec<(&str, &str)> = redis_url
+        .map(|url| ("REDIS_URL", url))
+        .into_iter()
+        .collect();
+    start_with(&env, None).await
+}
+
+/// The example with extra environment, optionally under an address-space ceiling of
+/// `ceiling_kib` KiB (`ulimit -v`: an allocation past it fails, and the process aborts).
+async fn start_with(env: &[(&str, &str)], ceiling_kib: Option<u64>) -> Running {
     let binary = tokio::task::spawn_blocking(receiver_binary).await.unwrap();
-    let mut command = tokio::process::Command::new(binary);
+    let mut command = match ceiling_kib {
+        None => tokio::process::Command::new(binary),
+        Some(kib) => {
+            let mut shell = tokio::process::Command::new("sh");
+            shell
+                .arg("-c")
+                .arg(format!("ulimit -v {kib} && exec \"$0\""))
+                .arg(binary);
+            shell
+        }
+    };
     command
         .env_remove("REDIS_URL")
         .env_remove("RUST_LOG")
@@ -156,9 +176,7 @@ async fn start(redis_url: Option<&str>) -> Running {
         .env("KIRIM_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .kill_on_drop(true);
-    if let Some(url) = redis_url {
-        command.env("REDIS_URL", url);
-    }
+    command.envs(env.iter().copied());
     let mut child = command.spawn().expect("start the example");
 
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -261,4 +279,68 @@ async fn with_redis_url_dedup_outlives_a_restart() {
     );
     example.stop().await;
     drop(redis);
+}
+
+/// 2 000 connections that declare a 1 MiB body and send two bytes of it: a receiver that
+/// reserved the declared length would need 2 GiB and abort under a 1 GiB ceiling. This one
+/// grows its buffers with what arrived, and answers a valid delivery meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_declared_lengths_cost_nothing_under_a_memory_ceiling() {
+    let mut example = start_with(&[], Some(1024 * 1024)).await;
+    let held = kirim_test_support::attack::declare_large_send_two_bytes(example.addr, 2000).await;
+    let valid = Delivery::kirim(
+        "contact.created",
+        "evt_01HXYZFLOOD00000000000000A",
+        fixtures::CONTACT_CREATED,
+    );
+    let answer = send(example.addr, &valid).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
+    assert!(
+        example.child.try_wait().unwrap().is_none(),
+        "the receiver died under the flood"
+    );
+    drop(held);
+    example.stop().await;
+}
+
+/// Idle connections and forged bodies sent a byte a second: a valid delivery is still answered
+/// at once; the idle ones are closed at the head deadline (5 s), the trickled ones when their
+/// signed timestamp leaves the tolerance (3 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_trickling_connections_do_not_starve_a_valid_delivery() {
+    use kirim_test_support::attack;
+    let example = start_with(&[("KIRIM_TOLERANCE_SECS", "3")], None).await;
+    let addr = example.addr;
+    let mut idle = attack::idle(addr, 500).await;
+    let trickling = attack::trickle(addr, 200, Duration::from_secs(1)).await;
+
+    let valid = Delivery::kirim(
+        "contact.created",
+        "evt_01HXYZSTARVE0000000000000A",
+        fixtures::CONTACT_CREATED,
+    );
+    let started = std::time::Instant::now();
+    let answer = send(addr, &valid).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    for stream in idle.iter_mut().take(25) {
+        let closed = attack::closed_after(stream, Duration::from_secs(10)).await;
+        assert!(
+            closed.is_some(),
+            "an idle connection outlived the head deadline"
+        );
+    }
+    for task in trickling {
+        let held = task.await.unwrap();
+        assert!(
+            held < Duration::from_secs(7),
+            "a trickled forged body held on for {held:?}"
+        );
+    }
+    example.stop().await;
 }

@@ -38,8 +38,14 @@ async fn read(receiver: &Receiver, request: Request) -> Result<(Parts, Webhook),
     let lookup = |name: &'static str| parts.headers.get(name).map(HeaderValue::as_bytes);
     let mut intake = receiver.begin_now(lookup, framework_limit)?;
 
-    // Every frame is counted, hashed and kept as it arrives; nothing past the limit is read.
-    while let Some(frame) = body.frame().await {
+    // Every frame is counted, hashed and kept as it arrives; nothing past the limit is read,
+    // and nothing after the body's time is up (a trickled forgery holds the connection no
+    // longer than that).
+    let deadline = tokio::time::Instant::now() + intake.time_left();
+    while let Some(frame) = tokio::time::timeout_at(deadline, body.frame())
+        .await
+        .map_err(|_| Rejection::BodyTimeout)?
+    {
         let frame = frame.map_err(|error| Rejection::BodyUnreadable(error.into()))?;
         if let Ok(data) = frame.into_data() {
             intake.push(data)?;

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use kirim_test_support::attack;
 use kirim_test_support::http::{Delivery, SECRET, fixtures, send};
 use kirim_verify::flow::bodies;
 use kirim_verify::{Secret, Signer};
@@ -62,7 +63,21 @@ fn example_binary(name: &str) -> PathBuf {
 
 /// The example, with a clean environment for the variables it reads.
 fn receiver_command() -> Command {
-    let mut command = Command::new(receiver_binary());
+    configured(Command::new(receiver_binary()))
+}
+
+/// The example under an address-space ceiling of `kib` KiB (`ulimit -v`): an allocation past
+/// it fails, and the process aborts.
+fn receiver_command_within(kib: u64) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\""))
+        .arg(receiver_binary());
+    configured(command)
+}
+
+fn configured(mut command: Command) -> Command {
     for name in [
         "KIRIM_WEBHOOK_SECRETS",
         "KIRIM_LISTEN",
@@ -352,5 +367,73 @@ async fn serves_its_counters_on_the_metrics_listener() {
         "kirim_webhooks_rejected_total{reason=\"signature_mismatch\"} 1",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+}
+
+/// 2 000 connections that declare a 1 MiB body and send two bytes of it: a receiver that
+/// reserved the declared length would need 2 GiB and abort under a 1 GiB ceiling. This one
+/// grows its buffers with what arrived, and answers a valid delivery meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_declared_lengths_cost_nothing_under_a_memory_ceiling() {
+    let mut command = receiver_command_within(1024 * 1024);
+    command.env("KIRIM_WEBHOOK_SECRETS", format!("current={SECRET}"));
+    let mut receiver = Running::start(command);
+    let addr = listening_addr(&receiver);
+    let held = attack::declare_large_send_two_bytes(addr, 2000).await;
+    let valid = Delivery::kirim(
+        "contact.created",
+        "evt_01HXYZFLOOD00000000000000A",
+        fixtures::CONTACT_CREATED,
+    );
+    let answer = send(addr, &valid).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
+    assert!(
+        receiver.child.try_wait().unwrap().is_none(),
+        "the receiver died under the flood"
+    );
+    drop(held);
+}
+
+/// Idle connections and forged bodies sent a byte a second: a valid delivery is still answered
+/// at once; the idle ones are closed at the head deadline (5 s), the trickled ones when their
+/// signed timestamp leaves the tolerance (3 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_trickling_connections_do_not_starve_a_valid_delivery() {
+    let mut command = receiver_command();
+    command
+        .env("KIRIM_WEBHOOK_SECRETS", format!("current={SECRET}"))
+        .env("KIRIM_TOLERANCE_SECS", "3");
+    let receiver = Running::start(command);
+    let addr = listening_addr(&receiver);
+    let mut idle = attack::idle(addr, 500).await;
+    let trickling = attack::trickle(addr, 200, Duration::from_secs(1)).await;
+
+    let valid = Delivery::kirim(
+        "contact.created",
+        "evt_01HXYZSTARVE0000000000000A",
+        fixtures::CONTACT_CREATED,
+    );
+    let started = Instant::now();
+    let answer = send(addr, &valid).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    for stream in idle.iter_mut().take(25) {
+        let closed = attack::closed_after(stream, Duration::from_secs(10)).await;
+        assert!(
+            closed.is_some(),
+            "an idle connection outlived the head deadline"
+        );
+    }
+    for task in trickling {
+        let held = task.await.unwrap();
+        assert!(
+            held < Duration::from_secs(7),
+            "a trickled forged body held on for {held:?}"
+        );
     }
 }

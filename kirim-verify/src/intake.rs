@@ -1,6 +1,7 @@
 //! The body as it arrives: counted against the one body limit, hashed, and kept.
 
 use bytes::{Bytes, BytesMut};
+use core::time::Duration;
 
 use crate::delivery::Delivery;
 use crate::error::VerifyError;
@@ -18,6 +19,7 @@ pub struct BodyIntake<'r> {
     pub(crate) delivery: Result<Delivery, VerifyError>,
     pub(crate) received: usize,
     pub(crate) limit: usize,
+    pub(crate) time_left: Duration,
     pub(crate) body: Collected,
 }
 
@@ -44,6 +46,15 @@ impl BodyIntake<'_> {
     #[must_use]
     pub fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// How long, from [`Receiver::begin`](crate::Receiver::begin), the whole body may take to
+    /// arrive: the receiver's body timeout, or less when the signed timestamp leaves the
+    /// tolerance sooner. An adapter stops reading then and answers
+    /// [`Rejection::BodyTimeout`] (408).
+    #[must_use]
+    pub fn time_left(&self) -> Duration {
+        self.time_left
     }
 
     /// Checks the timestamp again against `now`, the time the body ended (a body trickled in

@@ -52,7 +52,7 @@ pub use env::{DEFAULT_LISTEN, EnvConfig, EnvError};
 pub use error::{ConfigError, VerifyError};
 #[cfg(feature = "std")]
 pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore};
-pub use receiver::{DEFAULT_MAX_BODY_BYTES, Receiver};
+pub use receiver::{DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, Receiver};
 pub use rejection::Rejection;
 pub use secret::Secret;
 pub use signer::Signer;

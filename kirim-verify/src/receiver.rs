@@ -1,6 +1,5 @@
 //! The receiving endpoint: its configuration, and the one flow every adapter runs.
 
-#[cfg(feature = "std")]
 use core::time::Duration;
 
 use crate::dedup::Dedup;
@@ -15,6 +14,10 @@ use crate::{claims, outcome::Outcome, panic, webhook::Webhook};
 
 /// Default limit on a webhook body: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Default time a body may take to arrive: 10 s, Kirim's timeout for a whole attempt (a body
+/// slower than that fails the attempt on Kirim's side anyway).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A receiving endpoint: which secrets verify, how duplicates are dropped, how large a body
 /// may be; and the flow every framework adapter runs for each request.
@@ -63,6 +66,7 @@ pub struct Receiver {
     verifier: Verifier,
     dedup: Option<Dedup>,
     max_body_bytes: usize,
+    body_timeout: Duration,
     #[cfg(feature = "std")]
     spawner: Option<claims::Spawner>,
 }
@@ -75,6 +79,7 @@ impl Receiver {
             verifier,
             dedup: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             #[cfg(feature = "std")]
             spawner: None,
         }
@@ -115,6 +120,16 @@ impl Receiver {
     #[must_use]
     pub fn with_spawner(mut self, spawn: impl Fn(claims::Task) + Send + Sync + 'static) -> Self {
         self.spawner = Some(claims::Spawner(alloc::sync::Arc::new(spawn)));
+        self
+    }
+
+    /// How long a body may take to arrive, from the moment its headers were read. The
+    /// adapters stop reading then and answer 408 (Kirim retries it), and sooner when the
+    /// signed timestamp leaves the tolerance first: such a body could never verify. A client
+    /// trickling a forged body holds a connection this long at most. Defaults to 10 s.
+    #[must_use]
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 
@@ -164,11 +179,19 @@ impl Receiver {
             name: names::SIGNATURE,
         })?;
         let verification = self.verifier.start_at(signature, now)?;
+        // The body can verify only until the signed timestamp leaves the past tolerance.
+        let verifiable_for = self.verifier.past_tolerance().map(|past| {
+            let expires = verification.timestamp().saturating_add(past.as_secs());
+            Duration::from_secs(expires.saturating_sub(now))
+        });
+        let time_left =
+            verifiable_for.map_or(self.body_timeout, |left| left.min(self.body_timeout));
         Ok(BodyIntake {
             verification,
             delivery: Delivery::from_lookup(get),
             received: 0,
             limit,
+            time_left,
             body: Collected::Empty,
         })
     }

@@ -17,6 +17,8 @@ pub mod bodies {
     pub const BAD_REQUEST: &str = "malformed webhook headers";
     /// 400, the body could not be read.
     pub const BODY_UNREADABLE: &str = "failed to read the request body";
+    /// 408, the body did not arrive in time.
+    pub const TIMEOUT: &str = "request timeout";
     /// 400, the verified body is not the JSON the handler expects.
     pub const INVALID_JSON: &str = "invalid JSON body";
     /// 401, the signature did not verify.
@@ -47,6 +49,10 @@ pub enum Rejection {
     },
     /// The body could not be read (the client went away, a broken chunked encoding): 400.
     BodyUnreadable(BoxError),
+    /// The body did not arrive in time: within the receiver's body timeout, and before the
+    /// signed timestamp left the tolerance (after that it could never verify): 408, which
+    /// Kirim retries (a 400 would be dead-lettered at once).
+    BodyTimeout,
     /// The verified body is not the JSON the handler asked for: 400. Only the position is
     /// kept: a JSON parser's message may quote the body.
     InvalidJson {
@@ -82,6 +88,7 @@ impl Rejection {
             Self::Verify(error) => error.status(),
             Self::TooLarge { .. } => 413,
             Self::BodyUnreadable(_) | Self::InvalidJson { .. } => 400,
+            Self::BodyTimeout => 408,
             Self::InProgress { .. } | Self::Store(_) => 503,
             Self::HandlerPanicked | Self::Misconfigured { .. } => 500,
         }
@@ -95,6 +102,7 @@ impl Rejection {
             Self::Verify(_) => bodies::BAD_REQUEST,
             Self::TooLarge { .. } => bodies::TOO_LARGE,
             Self::BodyUnreadable(_) => bodies::BODY_UNREADABLE,
+            Self::BodyTimeout => bodies::TIMEOUT,
             Self::InvalidJson { .. } => bodies::INVALID_JSON,
             Self::InProgress { .. } | Self::Store(_) => bodies::UNAVAILABLE,
             Self::HandlerPanicked | Self::Misconfigured { .. } => bodies::INTERNAL_ERROR,
@@ -113,7 +121,7 @@ impl Rejection {
 
     /// A short stable name for the reason, for metrics and dashboards: `malformed_header`,
     /// `missing_header`, `invalid_header`, `signature_mismatch`, `too_old`, `too_new`,
-    /// `too_large`, `body_unreadable`, `invalid_json`, `in_progress`, `store_unavailable`,
+    /// `too_large`, `body_unreadable`, `body_timeout`, `invalid_json`, `in_progress`, `store_unavailable`,
     /// `handler_panicked` or `misconfigured`.
     #[must_use]
     pub fn code(&self) -> &'static str {
@@ -126,6 +134,7 @@ impl Rejection {
             Self::Verify(VerifyError::TooNew { .. }) => "too_new",
             Self::TooLarge { .. } => "too_large",
             Self::BodyUnreadable(_) => "body_unreadable",
+            Self::BodyTimeout => "body_timeout",
             Self::InvalidJson { .. } => "invalid_json",
             Self::InProgress { .. } => "in_progress",
             Self::Store(_) => "store_unavailable",
@@ -174,6 +183,10 @@ impl fmt::Display for Rejection {
             Self::Verify(error) => fmt::Display::fmt(error, f),
             Self::TooLarge { limit } => write!(f, "webhook body is over the {limit} byte limit"),
             Self::BodyUnreadable(_) => f.write_str("failed to read the webhook body"),
+            Self::BodyTimeout => f.write_str(
+                "the webhook body did not arrive within the body timeout, or before its signed \
+                 timestamp left the tolerance",
+            ),
             Self::InvalidJson { line, column } => write!(
                 f,
                 "verified webhook body is not the expected JSON (line {line}, column {column})"

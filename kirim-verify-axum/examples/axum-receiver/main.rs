@@ -18,6 +18,7 @@
 //! a durable queue) before answering.
 
 mod app;
+mod serve;
 
 use std::error::Error;
 use std::io::IsTerminal as _;
@@ -94,9 +95,7 @@ async fn run() -> Result<(), BoxError> {
         listener.local_addr()?,
         app::ROUTE,
     );
-    axum::serve(listener, app::router(receiver, queue))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    serve::serve(listener, app::router(receiver, queue), shutdown()).await?;
     // The server and its queue sender are gone: the worker drains what was acknowledged.
     worker.await?;
     tracing::info!("stopped");
