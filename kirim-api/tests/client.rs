@@ -1,6 +1,7 @@
 //! The client against a real HTTP server playing Kirim (`kirim_test_support::fake_kirim`): every
 //! endpoint, every error class, the retries and the idempotency keys, asserted on the server's
 //! state as well as on what the client returned.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
