@@ -80,6 +80,9 @@ mod tests {
         let ago = parse_time("1h").unwrap();
         let delta = OffsetDateTime::now_utc() - ago;
         assert!(delta >= time::Duration::minutes(59) && delta <= time::Duration::minutes(61));
-        assert_eq!(format!("{:?}", ApiKey("kdv_live_x".into())), "ApiKey(<redacted>)");
+        assert_eq!(
+            format!("{:?}", ApiKey("kdv_live_x".into())),
+            "ApiKey(<redacted>)"
+        );
     }
 }

@@ -73,12 +73,21 @@ pub(crate) async fn run(command: DeliveriesCommand, context: &Context) -> Comman
                 }
             }
             deliveries.truncate(limit);
-            Ok(Outcome::new(table(&deliveries), json!({ "subscription_id": subscription, "deliveries": deliveries })))
+            Ok(Outcome::new(
+                table(&deliveries),
+                json!({ "subscription_id": subscription, "deliveries": deliveries }),
+            ))
         }
         DeliveriesCommand::Replay { delivery } => {
-            let replay = client.replay_delivery(&delivery).await.map_err(Failure::from)?;
+            let replay = client
+                .replay_delivery(&delivery)
+                .await
+                .map_err(Failure::from)?;
             Ok(Outcome::new(
-                format!("replaying {delivery}: new delivery {} ({})", replay.id, replay.status),
+                format!(
+                    "replaying {delivery}: new delivery {} ({})",
+                    replay.id, replay.status
+                ),
                 json!({ "replayed_from": delivery, "delivery": replay }),
             ))
         }
@@ -93,7 +102,10 @@ pub(crate) async fn run(command: DeliveriesCommand, context: &Context) -> Comman
                 "dead" => DeliveryStatus::Dead,
                 "failed" => DeliveryStatus::Failed,
                 other => {
-                    return Err(Failure::Usage(format!("--status {other}: dead or failed expected")).into());
+                    return Err(Failure::Usage(format!(
+                        "--status {other}: dead or failed expected"
+                    ))
+                    .into());
                 }
             };
             let mut request = BulkReplay::new(subscription.clone()).with_status(status.clone());
@@ -136,7 +148,10 @@ pub(crate) async fn run(command: DeliveriesCommand, context: &Context) -> Comman
                 format!(
                     "queued {} replays of {status} deliveries of {subscription} (window {window}{}) in {} requests",
                     report.enqueued,
-                    event_type.as_deref().map(|e| format!(", event {e}")).unwrap_or_default(),
+                    event_type
+                        .as_deref()
+                        .map(|e| format!(", event {e}"))
+                        .unwrap_or_default(),
                     report.requests
                 ),
                 json!({
@@ -162,7 +177,8 @@ fn table(deliveries: &[Delivery]) -> String {
                 d.event_type.clone().unwrap_or_else(|| "-".to_owned()),
                 d.status.to_string(),
                 d.attempts.map_or_else(|| "-".to_owned(), |a| a.to_string()),
-                d.response_status_code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+                d.response_status_code
+                    .map_or_else(|| "-".to_owned(), |c| c.to_string()),
             ]
         })
         .collect();

@@ -26,7 +26,9 @@ pub(crate) async fn verified_count(url: &Url, label: &str) -> Result<u64, String
 /// a metrics endpoint is local and plain, and this keeps the probe free of a TLS stack.
 async fn http_get(url: &Url) -> Result<String, String> {
     if url.scheme() != "http" {
-        return Err(format!("{url}: only http:// metrics endpoints are supported"));
+        return Err(format!(
+            "{url}: only http:// metrics endpoints are supported"
+        ));
     }
     let host = url.host_str().ok_or_else(|| format!("{url}: no host"))?;
     let port = url.port_or_known_default().unwrap_or(80);
@@ -84,10 +86,11 @@ pub(crate) fn count_in(page: &str, label: &str) -> u64 {
             continue;
         }
         let value = value.split_whitespace().next().unwrap_or("");
-        if let Ok(v) = value.parse::<f64>() {
-            if v.is_finite() && v > 0.0 {
-                total = total.saturating_add(v as u64);
-            }
+        if let Ok(v) = value.parse::<f64>()
+            && v.is_finite()
+            && v > 0.0
+        {
+            total = total.saturating_add(v as u64);
         }
     }
     total

@@ -100,7 +100,10 @@ pub(crate) fn run(command: Command, globals: &GlobalArgs) -> ExitCode {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(error) => return Failure::local("cannot start the async runtime", error).report(globals.json, None),
+        Err(error) => {
+            return Failure::local("cannot start the async runtime", error)
+                .report(globals.json, None);
+        }
     };
     let result = runtime.block_on(async {
         match command {

@@ -12,7 +12,10 @@ pub(crate) fn interactive() -> bool {
 /// Asks a yes/no question on stderr; only `y` or `yes` is yes.
 pub(crate) fn confirm(question: &str) -> Result<bool, Failure> {
     let answer = ask(&format!("{question} [y/N] "))?;
-    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// Waits for Enter.

@@ -129,7 +129,10 @@ async fn rotate(
                     state.subscription_id
                 )));
             }
-            steps.say(format!("continuing the rotation of {sub} (state in {})", state_path.display()));
+            steps.say(format!(
+                "continuing the rotation of {sub} (state in {})",
+                state_path.display()
+            ));
             state
         }
         None => {
@@ -162,14 +165,14 @@ async fn rotate(
             request = request.with_expires_in_hours(hours);
         }
         let new = client.add_secret_with_key(sub, &request, &key).await?;
-        if let Some(known) = &state.new_secret_id {
-            if *known != new.id {
-                return Err(Failure::Local(format!(
-                    "step 1 answered another secret ({}) than the one this rotation minted ({known}): \
-                     delete {} with `secrets delete {sub} {}` and check the state file",
-                    new.id, new.id, new.id
-                )));
-            }
+        if let Some(known) = &state.new_secret_id
+            && *known != new.id
+        {
+            return Err(Failure::Local(format!(
+                "step 1 answered another secret ({}) than the one this rotation minted ({known}): \
+                 delete {} with `secrets delete {sub} {}` and check the state file",
+                new.id, new.id, new.id
+            )));
         }
         if state.step == Step::Minting {
             state.new_secret_id = Some(new.id.clone());
@@ -181,14 +184,19 @@ async fn rotate(
         }
         if let Some(path) = &args.secret_file {
             write_secret(path, new.secret.expose())?;
-            steps.say(format!("        the new secret is in {} (mode 0600)", path.display()));
+            steps.say(format!(
+                "        the new secret is in {} (mode 0600)",
+                path.display()
+            ));
         }
         plaintext = Some(new.secret);
     } else {
         steps.say("step 1/5: already done, over 23 h ago: Kirim no longer returns the secret; use the value shown then");
     }
     let Some(new_id) = state.new_secret_id.clone() else {
-        return Err(Failure::Local("the state file has no new secret id".to_owned()));
+        return Err(Failure::Local(
+            "the state file has no new secret id".to_owned(),
+        ));
     };
 
     // Step 2: the receiver's configuration.
@@ -247,7 +255,9 @@ async fn rotate(
         client.delete_secret(sub, id).await?;
         state.deleted.push(id.clone());
         rotation_state::save(state_path, &state)?;
-        steps.say(format!("step 4/5: deleted secret {id}: Kirim stops signing with it on the next event"));
+        steps.say(format!(
+            "step 4/5: deleted secret {id}: Kirim stops signing with it on the next event"
+        ));
     }
     steps.done.push("delete".to_owned());
 
@@ -257,17 +267,28 @@ async fn rotate(
         (None, Some(secret)) => format!("{new_id}={}", secret.expose()),
         (None, None) => format!("{new_id}=<the new secret>"),
     };
-    let removed: Vec<&String> = state.old_secret_ids.iter().filter(|id| **id != new_id).collect();
+    let removed: Vec<&String> = state
+        .old_secret_ids
+        .iter()
+        .filter(|id| **id != new_id)
+        .collect();
     steps.step(
         "finish",
         format!(
             "step 5/5: on the next deploy, remove {} from the receiver:",
-            removed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            removed
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     );
     steps.say(format!("KIRIM_WEBHOOK_SECRETS={kept}"));
     rotation_state::remove(state_path)?;
-    steps.say(format!("rotation of {sub} finished; state file {} removed", state_path.display()));
+    steps.say(format!(
+        "rotation of {sub} finished; state file {} removed",
+        state_path.display()
+    ));
     Ok(json!({
         "subscription_id": sub,
         "new_secret_id": new_id,
@@ -279,15 +300,30 @@ async fn rotate(
 
 /// The receiver's current entries, each labelled so its metric series is recognisable: an
 /// unlabelled one gets the old secret's id when there is exactly one of each.
-fn old_entries(current: Option<&str>, state: &RotationState, new_id: &str) -> Result<Vec<String>, Failure> {
-    let old_ids: Vec<&String> = state.old_secret_ids.iter().filter(|id| *id != new_id).collect();
+fn old_entries(
+    current: Option<&str>,
+    state: &RotationState,
+    new_id: &str,
+) -> Result<Vec<String>, Failure> {
+    let old_ids: Vec<&String> = state
+        .old_secret_ids
+        .iter()
+        .filter(|id| *id != new_id)
+        .collect();
     let Some(current) = current.filter(|c| !c.trim().is_empty()) else {
-        return Ok(old_ids.iter().map(|id| format!("{id}=<its current whsec_ value>")).collect());
+        return Ok(old_ids
+            .iter()
+            .map(|id| format!("{id}=<its current whsec_ value>"))
+            .collect());
     };
     // Checked as the receiver will read it; the error names the reason, never a value.
     kirim_verify::Secret::parse_list(current)
         .map_err(|e| Failure::local("--current-secrets (KIRIM_WEBHOOK_SECRETS)", e))?;
-    let entries: Vec<&str> = current.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    let entries: Vec<&str> = current
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
     let unlabelled = entries.iter().filter(|e| e.starts_with("whsec_")).count();
     Ok(entries
         .iter()
@@ -314,7 +350,9 @@ async fn confirm(args: &RotateArgs, new_id: &str, steps: &mut Steps) -> Result<S
         loop {
             match verified_count(url, new_id).await {
                 Ok(count) if count > 0 => {
-                    return Ok(format!("the receiver verified {count} delivery(ies) with {new_id}"));
+                    return Ok(format!(
+                        "the receiver verified {count} delivery(ies) with {new_id}"
+                    ));
                 }
                 Ok(_) => last_error = None,
                 // The receiver may be restarting for the deploy: keep polling.
@@ -338,7 +376,9 @@ async fn confirm(args: &RotateArgs, new_id: &str, steps: &mut Steps) -> Result<S
         return Ok("by the operator (--yes)".to_owned());
     }
     if prompt::interactive() {
-        if prompt::confirm(&format!("have deliveries verified with {new_id} (its label in the receiver's logs)?"))? {
+        if prompt::confirm(&format!(
+            "have deliveries verified with {new_id} (its label in the receiver's logs)?"
+        ))? {
             return Ok("by the operator".to_owned());
         }
         return Err(Failure::Check(format!(
@@ -353,7 +393,7 @@ async fn confirm(args: &RotateArgs, new_id: &str, steps: &mut Steps) -> Result<S
 
 fn humane(duration: Duration) -> String {
     let ms = duration.as_millis();
-    if ms % 1000 != 0 || ms < 1000 {
+    if !ms.is_multiple_of(1000) || ms < 1000 {
         format!("{ms}ms")
     } else {
         format!("{}s", ms / 1000)

@@ -48,19 +48,28 @@ pub(crate) fn default_path(subscription_id: &str) -> PathBuf {
 
 pub(crate) fn load(path: &Path) -> Result<Option<RotationState>, Failure> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Failure::local(format!("the state file {} is not readable", path.display()), e)),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Failure::local(
+                format!("the state file {} is not readable", path.display()),
+                e,
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Failure::local(format!("cannot read the state file {}", path.display()), e)),
+        Err(e) => Err(Failure::local(
+            format!("cannot read the state file {}", path.display()),
+            e,
+        )),
     }
 }
 
 /// Writes the state atomically (a temporary file renamed over it), so an interruption leaves
 /// the old state or the new one, never half of one.
 pub(crate) fn save(path: &Path, state: &RotationState) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| Failure::local(format!("cannot write the state file {}", path.display()), e);
-    let bytes = serde_json::to_vec_pretty(state).map_err(|e| Failure::local("cannot encode the state", e))?;
+    let fail = |e: std::io::Error| {
+        Failure::local(format!("cannot write the state file {}", path.display()), e)
+    };
+    let bytes = serde_json::to_vec_pretty(state)
+        .map_err(|e| Failure::local("cannot encode the state", e))?;
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
@@ -84,6 +93,9 @@ pub(crate) fn remove(path: &Path) -> Result<(), Failure> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Failure::local(format!("cannot remove the state file {}", path.display()), e)),
+        Err(e) => Err(Failure::local(
+            format!("cannot remove the state file {}", path.display()),
+            e,
+        )),
     }
 }

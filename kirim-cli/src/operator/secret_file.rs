@@ -8,7 +8,9 @@ use super::exit::Failure;
 /// Writes `value` and a newline to `path`, created with mode 0600 (or made 0600 if it
 /// existed), replacing what it held.
 pub(crate) fn write_secret(path: &Path, value: &str) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| Failure::local(format!("cannot write the secret to {}", path.display()), e);
+    let fail = |e: std::io::Error| {
+        Failure::local(format!("cannot write the secret to {}", path.display()), e)
+    };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

@@ -50,7 +50,10 @@ pub(crate) async fn run(command: SecretsCommand, context: &Context) -> CommandRe
             if let Some(hours) = expires_in_hours {
                 request = request.with_expires_in_hours(hours);
             }
-            let new = client.add_secret(&subscription, &request).await.map_err(Failure::from)?;
+            let new = client
+                .add_secret(&subscription, &request)
+                .await
+                .map_err(Failure::from)?;
             let mut human = format!(
                 "added secret {} to {subscription} (expires {}); Kirim now signs with it too\n",
                 new.id,
@@ -64,7 +67,10 @@ pub(crate) async fn run(command: SecretsCommand, context: &Context) -> CommandRe
                 Some(path) => {
                     write_secret(path, new.secret.expose())
                         .map_err(|failure| (failure, Some(json!({ "added": new.id }))))?;
-                    human.push_str(&format!("secret written to {} (mode 0600)\n", path.display()));
+                    human.push_str(&format!(
+                        "secret written to {} (mode 0600)\n",
+                        path.display()
+                    ));
                     document["secret_file"] = json!(path);
                 }
                 None => {
@@ -101,7 +107,9 @@ pub(crate) async fn run(command: SecretsCommand, context: &Context) -> CommandRe
                 .await
                 .map_err(Failure::from)?;
             Ok(Outcome::new(
-                format!("deleted secret {secret_id} of {subscription}: Kirim stops signing with it on the next event"),
+                format!(
+                    "deleted secret {secret_id} of {subscription}: Kirim stops signing with it on the next event"
+                ),
                 json!({ "deleted": true, "subscription_id": subscription, "secret_id": secret_id }),
             ))
         }

@@ -73,7 +73,10 @@ pub(crate) async fn run(command: SubscriptionsCommand, context: &Context) -> Com
             if let Some(description) = description {
                 request = request.with_description(description);
             }
-            let created = client.create_subscription(&request).await.map_err(Failure::from)?;
+            let created = client
+                .create_subscription(&request)
+                .await
+                .map_err(Failure::from)?;
             let subscription = &created.subscription;
             let mut human = format!("created subscription {}\n", subscription.id);
             human.push_str(&describe(subscription));
@@ -83,7 +86,11 @@ pub(crate) async fn run(command: SubscriptionsCommand, context: &Context) -> Com
                     write_secret(path, created.initial_secret.expose()).map_err(|failure| {
                         (failure, Some(json!({ "created": subscription.id })))
                     })?;
-                    let _ = writeln!(human, "initial secret written to {} (mode 0600)", path.display());
+                    let _ = writeln!(
+                        human,
+                        "initial secret written to {} (mode 0600)",
+                        path.display()
+                    );
                     document["secret_file"] = json!(path);
                 }
                 None => {
@@ -99,7 +106,10 @@ pub(crate) async fn run(command: SubscriptionsCommand, context: &Context) -> Com
         }
         SubscriptionsCommand::Get { id } => {
             let subscription = client.get_subscription(&id).await.map_err(Failure::from)?;
-            Ok(Outcome::new(describe(&subscription), json!({ "subscription": subscription })))
+            Ok(Outcome::new(
+                describe(&subscription),
+                json!({ "subscription": subscription }),
+            ))
         }
         SubscriptionsCommand::Update {
             id,
@@ -122,21 +132,53 @@ pub(crate) async fn run(command: SubscriptionsCommand, context: &Context) -> Com
                 what.push("description");
             }
             if change.is_empty() {
-                return Err(Failure::Usage("nothing to change: pass --url, --events or --description".to_owned()).into());
+                return Err(Failure::Usage(
+                    "nothing to change: pass --url, --events or --description".to_owned(),
+                )
+                .into());
             }
-            let subscription = client.update_subscription(&id, &change).await.map_err(Failure::from)?;
-            let human = format!("updated {} of {}\n{}", what.join(", "), subscription.id, describe(&subscription));
-            Ok(Outcome::new(human, json!({ "changed": what, "subscription": subscription })))
+            let subscription = client
+                .update_subscription(&id, &change)
+                .await
+                .map_err(Failure::from)?;
+            let human = format!(
+                "updated {} of {}\n{}",
+                what.join(", "),
+                subscription.id,
+                describe(&subscription)
+            );
+            Ok(Outcome::new(
+                human,
+                json!({ "changed": what, "subscription": subscription }),
+            ))
         }
         SubscriptionsCommand::Pause { id } => {
-            let subscription = client.pause_subscription(&id).await.map_err(Failure::from)?;
-            let human = format!("paused {}: Kirim holds its deliveries until it is resumed", subscription.id);
-            Ok(Outcome::new(human, json!({ "changed": ["status"], "subscription": subscription })))
+            let subscription = client
+                .pause_subscription(&id)
+                .await
+                .map_err(Failure::from)?;
+            let human = format!(
+                "paused {}: Kirim holds its deliveries until it is resumed",
+                subscription.id
+            );
+            Ok(Outcome::new(
+                human,
+                json!({ "changed": ["status"], "subscription": subscription }),
+            ))
         }
         SubscriptionsCommand::Resume { id } => {
-            let subscription = client.resume_subscription(&id).await.map_err(Failure::from)?;
-            let human = format!("resumed {}: status {}", subscription.id, subscription.status);
-            Ok(Outcome::new(human, json!({ "changed": ["status"], "subscription": subscription })))
+            let subscription = client
+                .resume_subscription(&id)
+                .await
+                .map_err(Failure::from)?;
+            let human = format!(
+                "resumed {}: status {}",
+                subscription.id, subscription.status
+            );
+            Ok(Outcome::new(
+                human,
+                json!({ "changed": ["status"], "subscription": subscription }),
+            ))
         }
     }
 }
@@ -156,7 +198,11 @@ fn describe(subscription: &Subscription) -> String {
         "description: {}",
         subscription.description.as_deref().unwrap_or("-")
     );
-    let _ = writeln!(text, "failures:    {} in a row", subscription.consecutive_failures);
+    let _ = writeln!(
+        text,
+        "failures:    {} in a row",
+        subscription.consecutive_failures
+    );
     let _ = writeln!(text, "secrets:");
     for secret in &subscription.secrets {
         let _ = writeln!(

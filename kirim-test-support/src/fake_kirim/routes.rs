@@ -198,51 +198,49 @@ async fn handle(
     if method == Method::POST
         && let Some(key) = &idempotency_key
     {
-        {
-            let mut fingerprint = path.as_bytes().to_vec();
-            fingerprint.push(0);
-            fingerprint.extend_from_slice(&body);
-            let lookup = shared.state().idempotency.begin(key, fingerprint);
-            match lookup {
-                Lookup::Fresh => guard.key = Some(key.clone()),
-                Lookup::Replay { status, body } => {
-                    let request_id = serde_json::from_slice::<Value>(&body)
-                        .ok()
-                        .and_then(|v| {
-                            v.get("request_id")
-                                .or_else(|| v.get("error").and_then(|e| e.get("request_id")))
-                                .and_then(Value::as_str)
-                                .map(str::to_owned)
-                        })
-                        .unwrap_or_default();
-                    return raw(status, body, &request_id, true);
-                }
-                Lookup::Reused => {
-                    return respond(
-                        &shared,
-                        error(
-                            422,
-                            "invalid_request_error",
-                            "idempotency_key_reuse",
-                            "this idempotency key was used with another request",
-                            None,
-                        ),
-                        false,
-                    );
-                }
-                Lookup::InFlight => {
-                    return respond(
-                        &shared,
-                        error(
-                            409,
-                            "conflict",
-                            "idempotency_in_progress",
-                            "a request with this idempotency key is in progress",
-                            None,
-                        ),
-                        false,
-                    );
-                }
+        let mut fingerprint = path.as_bytes().to_vec();
+        fingerprint.push(0);
+        fingerprint.extend_from_slice(&body);
+        let lookup = shared.state().idempotency.begin(key, fingerprint);
+        match lookup {
+            Lookup::Fresh => guard.key = Some(key.clone()),
+            Lookup::Replay { status, body } => {
+                let request_id = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| {
+                        v.get("request_id")
+                            .or_else(|| v.get("error").and_then(|e| e.get("request_id")))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_default();
+                return raw(status, body, &request_id, true);
+            }
+            Lookup::Reused => {
+                return respond(
+                    &shared,
+                    error(
+                        422,
+                        "invalid_request_error",
+                        "idempotency_key_reuse",
+                        "this idempotency key was used with another request",
+                        None,
+                    ),
+                    false,
+                );
+            }
+            Lookup::InFlight => {
+                return respond(
+                    &shared,
+                    error(
+                        409,
+                        "conflict",
+                        "idempotency_in_progress",
+                        "a request with this idempotency key is in progress",
+                        None,
+                    ),
+                    false,
+                );
             }
         }
     }
