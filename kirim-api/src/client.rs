@@ -832,17 +832,11 @@ impl DeliveryPages<'_> {
         if let Some(status) = status {
             query.push(("status", status));
         }
-        let previous = match &cursor {
-            Cursor::First => None,
-            Cursor::After(id) => {
-                query.push(("starting_after", id));
-                Some(id.clone())
-            }
-            Cursor::Token(token) => {
-                query.push(("cursor", token));
-                None
-            }
-        };
+        match &cursor {
+            Cursor::First => {}
+            Cursor::After(id) => query.push(("starting_after", id)),
+            Cursor::Token(token) => query.push(("cursor", token)),
+        }
         check_id(&self.query.subscription_id)?;
         let answer = match self
             .client
@@ -863,28 +857,82 @@ impl DeliveryPages<'_> {
                 source: Some(source),
             })
         })?;
-        let (items, has_more, next_cursor) = match list.data {
-            ListData::Items(items) => (items, list.has_more, list.next_cursor),
-            ListData::Wrapped {
-                data,
-                has_more,
-                next_cursor,
-            } => (
-                data,
-                has_more.or(list.has_more),
-                next_cursor.or(list.next_cursor),
-            ),
-        };
-        let last = items.last().map(|d| d.id.clone());
-        let more = has_more.unwrap_or(next_cursor.is_some());
-        self.next = match (more, next_cursor, last) {
-            (false, _, _) => None,
-            (true, Some(token), _) => Some(Cursor::Token(token)),
-            (true, None, Some(last)) if previous.as_deref() != Some(last.as_str()) => {
-                Some(Cursor::After(last))
-            }
-            (true, None, _) => None,
-        };
+        let (items, next) = after_page(list, &cursor);
+        self.next = next;
         Ok(Some(items))
+    }
+}
+
+/// A page's items, and where the next page starts (`None`: this was the last). A cursor that
+/// repeats the one just used ends the listing: the server ignored it.
+fn after_page(list: ListAnswer, used: &Cursor) -> (Vec<Delivery>, Option<Cursor>) {
+    let (items, has_more, next_cursor) = match list.data {
+        ListData::Items(items) => (items, list.has_more, list.next_cursor),
+        ListData::Wrapped {
+            data,
+            has_more,
+            next_cursor,
+        } => (
+            data,
+            has_more.or(list.has_more),
+            next_cursor.or(list.next_cursor),
+        ),
+    };
+    let more = has_more.unwrap_or(next_cursor.is_some());
+    let next = match (more, next_cursor, items.last()) {
+        (false, _, _) => None,
+        (true, Some(token), _) => match used {
+            Cursor::Token(previous) if *previous == token => None,
+            _ => Some(Cursor::Token(token)),
+        },
+        (true, None, Some(last)) => match used {
+            Cursor::After(previous) if *previous == last.id => None,
+            _ => Some(Cursor::After(last.id.clone())),
+        },
+        (true, None, None) => None,
+    };
+    (items, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(json: &str, used: &Cursor) -> (usize, Option<String>) {
+        let list: ListAnswer = serde_json::from_str(json).unwrap();
+        let (items, next) = after_page(list, used);
+        (items.len(), next.map(|c| format!("{c:?}")))
+    }
+
+    const D1: &str = r#"{"id":"wbd_1","status":"dead"}"#;
+    const D2: &str = r#"{"id":"wbd_2","status":"dead","unknown":{"x":1}}"#;
+
+    #[test]
+    fn list_shapes_and_cursors() {
+        let first = Cursor::First;
+        // An array with has_more: on after the last id.
+        let json = format!(r#"{{"data":[{D1},{D2}],"has_more":true,"request_id":"req_1"}}"#);
+        assert_eq!(page(&json, &first), (2, Some("After(wbd_2)".into())));
+        // The same last id again: the server ignored starting_after.
+        assert_eq!(page(&json, &Cursor::After("wbd_2".into())), (2, None));
+        // A wrapped list with a cursor.
+        let json = format!(
+            r#"{{"data":{{"object":"list","data":[{D1}],"has_more":true,"next_cursor":"c2"}}}}"#
+        );
+        assert_eq!(page(&json, &first), (1, Some("Token(c2)".into())));
+        assert_eq!(page(&json, &Cursor::Token("c2".into())), (1, None));
+        // A cursor without has_more means more.
+        let json = format!(r#"{{"data":[{D1}],"next_cursor":"c3"}}"#);
+        assert_eq!(page(&json, &first), (1, Some("Token(c3)".into())));
+        // Nothing says more: the last page; an empty page with has_more too.
+        assert_eq!(page(&format!(r#"{{"data":[{D1}]}}"#), &first), (1, None));
+        assert_eq!(page(r#"{"data":[],"has_more":true}"#, &first), (0, None));
+        assert_eq!(
+            page(
+                &format!(r#"{{"data":[{D1}],"has_more":false,"next_cursor":"c"}}"#),
+                &first
+            ),
+            (1, None)
+        );
     }
 }
