@@ -65,3 +65,17 @@ impl<'de> Deserialize<'de> for IssuedSecret {
         Self::new(value.as_str()).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_redacts_and_refuses_what_would_never_verify() {
+        let issued: IssuedSecret = serde_json::from_str(r#""whsec_dG9wc2VjcmV0""#).unwrap();
+        assert_eq!(issued.expose(), "whsec_dG9wc2VjcmV0");
+        assert!(!format!("{issued:?}").contains("dG9w"));
+        let error = serde_json::from_str::<IssuedSecret>(r#""notasecret_x""#).unwrap_err();
+        assert!(!error.to_string().contains("notasecret_x"), "{error}");
+    }
+}
