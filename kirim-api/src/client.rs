@@ -150,7 +150,6 @@ impl ClientBuilder {
             base.set_path(&path);
         }
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config()?)
             // Kirim does not redirect its API; following one could send the key elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("kirim-api/", env!("CARGO_PKG_VERSION")))
@@ -166,21 +165,6 @@ impl ClientBuilder {
             }),
         })
     }
-}
-
-/// rustls with the `ring` provider (not reqwest's default `aws-lc-rs`: see the README) and the
-/// platform's certificate verifier.
-fn tls_config() -> Result<rustls::ClientConfig, Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
-        .map_err(|_| Error::InvalidInput(InvalidInput::Tls))?;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|_| Error::InvalidInput(InvalidInput::Tls))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    Ok(config)
 }
 
 /// An answer that came back 2xx.
