@@ -268,6 +268,37 @@ fn a_failed_deletion_is_finished_by_the_rerun() {
 }
 
 #[test]
+fn an_interruption_after_the_deletion_finishes_without_deleting_again() {
+    let kirim = FakeKirim::start();
+    let dir = scratch_dir("rotate-step5");
+    let sub = kirim.seed_subscription("https://example.com/h", &["contact.created"]);
+    kirim.inject(FaultRule::new("DELETE", "", Fault::Unauthorized));
+    assert_eq!(run(&kirim, &dir, &["rotate", &sub.id, "--yes"]).code, 3);
+    // The old secret went by hand before the rerun (or the interrupted run deleted it just
+    // before it could record so).
+    let old = &sub.secrets[0].id;
+    assert_eq!(
+        run(&kirim, &dir, &["secrets", "delete", &sub.id, old, "--yes"]).code,
+        0
+    );
+    let done = run(&kirim, &dir, &["rotate", &sub.id, "--yes"]);
+    assert_eq!(done.code, 0, "{done:?}");
+    assert!(!done.stdout.contains("step 4/5: deleted"));
+    assert!(done.stdout.contains("step 5/5"));
+    let deletes = kirim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(
+        deletes, 2,
+        "the failed one and the manual one, none by the rerun"
+    );
+    assert_eq!(kirim.subscription(&sub.id).unwrap().secrets.len(), 1);
+    assert!(!dir.join(format!("kirim-rotate-{}.json", sub.id)).exists());
+}
+
+#[test]
 fn off_a_terminal_without_metrics_or_yes_nothing_is_deleted() {
     let kirim = FakeKirim::start();
     let dir = scratch_dir("rotate-noconfirm");

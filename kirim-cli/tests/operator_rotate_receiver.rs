@@ -205,6 +205,7 @@ fn rotation_against_a_real_receiver_deletes_the_old_secret_only_after_the_new_on
 
     let run = rotate.finish(Duration::from_secs(30));
     assert_eq!(run.code, 0, "{run:?}");
+    run.assert_no_key(kirim.api_key());
     let held = kirim.subscription(&sub.id).unwrap();
     assert_eq!(
         held.secrets
