@@ -98,7 +98,7 @@ impl BulkReplay {
             created_after: format(self.created_after)?,
             created_before: format(self.created_before)?,
         };
-        serde_json::to_vec(&wire).map_err(|_| crate::Error::InvalidInput(crate::InvalidInput::Time))
+        serde_json::to_vec(&wire).map_err(|_| crate::Error::InvalidInput(crate::InvalidInput::Body))
     }
 }
 

@@ -752,7 +752,7 @@ fn data<T: DeserializeOwned>(answer: &Answer) -> Result<T, Error> {
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(value).map_err(|_| Error::InvalidInput(InvalidInput::Id))
+    serde_json::to_vec(value).map_err(|_| Error::InvalidInput(InvalidInput::Body))
 }
 
 /// Ids go into the path: letters, digits and `_` only, so none can reach another route.

@@ -310,8 +310,10 @@ pub enum InvalidInput {
     IdempotencyKey,
     /// A time is not RFC 3339.
     Time,
-    /// The TLS configuration could not be built.
+    /// The HTTP client (its TLS configuration) could not be built.
     Tls,
+    /// The request body could not be encoded as JSON.
+    Body,
 }
 
 impl fmt::Display for InvalidInput {
@@ -322,7 +324,8 @@ impl fmt::Display for InvalidInput {
             Self::Id => "invalid id (only letters, digits and _ are allowed)",
             Self::IdempotencyKey => "invalid idempotency key (1 to 255 visible ascii characters)",
             Self::Time => "invalid time (rfc 3339 expected)",
-            Self::Tls => "could not build the tls configuration",
+            Self::Tls => "could not build the http client (tls configuration)",
+            Self::Body => "could not encode the request body",
         })
     }
 }
