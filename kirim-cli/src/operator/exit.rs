@@ -44,6 +44,10 @@ impl Failure {
             Self::Check(_) => 1,
             Self::Usage(_) => 2,
             Self::Api(kirim_api::Error::Transport(_)) => 4,
+            Self::Api(kirim_api::Error::InvalidInput(
+                kirim_api::InvalidInput::Tls | kirim_api::InvalidInput::Body,
+            )) => 5,
+            // An id, a URL, a key that cannot be sent: the arguments were wrong.
             Self::Api(kirim_api::Error::InvalidInput(_)) => 2,
             Self::Api(_) => 3,
             Self::Local(_) => 5,
