@@ -184,3 +184,13 @@ fn a_stalled_api_exits_4_after_its_deadline() {
     assert_eq!(output.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&output.stderr).contains("did not answer in time"));
 }
+
+#[test]
+fn an_id_that_cannot_be_sent_is_a_usage_error_and_nothing_is_sent() {
+    let kirim = FakeKirim::start();
+    let dir = scratch_dir("badid");
+    let bad = run(&kirim, &dir, &["subscriptions", "get", "wbs_x/../../other"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("invalid id"));
+    assert!(kirim.requests().is_empty());
+}
