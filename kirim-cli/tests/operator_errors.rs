@@ -106,6 +106,18 @@ fn a_wrong_key_exits_3_and_is_never_printed() {
         .output()
         .unwrap();
     assert!(!String::from_utf8_lossy(&help.stdout).contains("THISKEY"));
+    let help = std::process::Command::new(BIN)
+        .args(["rotate", "--help"])
+        .env("KIRIM_API_KEY", key)
+        .env("KIRIM_WEBHOOK_SECRETS", "sec_1=whsec_NEVERPRINTED")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("KIRIM_WEBHOOK_SECRETS"));
+    assert!(
+        !text.contains("THISKEY") && !text.contains("NEVERPRINTED"),
+        "{text}"
+    );
 }
 
 #[test]
