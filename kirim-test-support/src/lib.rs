@@ -10,7 +10,10 @@
 //!   [`RedisCluster`](redis_server::RedisCluster), a 3-master Redis Cluster.
 //! - [`http`]: the HTTP conformance suite both framework adapters pass.
 //! - [`attack`]: requests nobody signed, as an attacker sends them, for the receivers' limits.
+//! - [`fake_kirim`]: [`FakeKirim`](fake_kirim::FakeKirim), a stateful fake of Kirim's
+//!   management API on 127.0.0.1, with injectable faults.
 pub mod attack;
+pub mod fake_kirim;
 pub mod http;
 pub mod redis_server;
 pub mod store;
