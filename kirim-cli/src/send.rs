@@ -228,10 +228,13 @@ pub(crate) async fn run(args: &Args, output: Output) -> Result<Exit, Error> {
     })
 }
 
-/// The HTTP client both commands use: no redirects followed, as Kirim.
+/// The HTTP client both commands use: no redirects followed, as Kirim. No connection is
+/// reused: a receiver that answers 413 before reading a large body closes the connection, and
+/// a pooled one would fail the next, unrelated request.
 pub(crate) fn client() -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
         .build()
         .map_err(Error::Client)
 }
