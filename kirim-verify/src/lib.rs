@@ -10,6 +10,8 @@ extern crate std;
 mod dedup;
 mod delivery;
 mod error;
+#[cfg(feature = "serde")]
+pub mod event;
 mod header;
 #[cfg(feature = "std")]
 mod memory;
@@ -27,6 +29,8 @@ pub use dedup::{
 };
 pub use delivery::{Delivery, MAX_META_BYTES, Source, names};
 pub use error::{ConfigError, Error};
+#[cfg(feature = "serde")]
+pub use event::{Event, EventError};
 pub use header::{MAX_HEADER_BYTES, MAX_SIGNATURES, MalformedHeader, SignatureHeader};
 #[cfg(feature = "std")]
 pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore};
