@@ -1,7 +1,7 @@
 //! The invariants the fuzz targets check, as plain functions over the fuzzer's bytes.
 //!
-//! This file depends on `kirim-verify` and `std` only. Each target in `fuzz_targets/` calls one
-//! function, and the replay test of the `kirim-benches` crate (`benches/tests/fuzz_corpus.rs`)
+//! This file depends on `kirim-verify` (with its `serde` feature), `serde_json` and `std` only.
+//! Each target in `fuzz_targets/` calls one function, and the replay test of the `kirim-benches` crate (`benches/tests/fuzz_corpus.rs`)
 //! runs every file of `corpus/<target>/` and `regressions/<target>/` through the same function
 //! on stable Rust, so every input ever found stays a regression test.
 //!
@@ -13,7 +13,7 @@
 #![allow(dead_code)]
 
 use kirim_verify::{
-    DEFAULT_TOLERANCE, Delivery, Error, MAX_HEADER_BYTES, MAX_META_BYTES, MAX_SIGNATURES, Secret,
+    DEFAULT_TOLERANCE, Delivery, Error, Event, EventError, MAX_HEADER_BYTES, MAX_META_BYTES, MAX_SIGNATURES, Secret,
     SignatureHeader, Signer, Source, Verifier, names,
 };
 
@@ -456,4 +456,63 @@ fn token(value: &[u8]) -> Option<&str> {
         && value.len() <= MAX_META_BYTES
         && value.bytes().all(|b| b.is_ascii_graphic());
     ok.then_some(value)
+}
+
+/// The type the `event` target uses for its last index: not in the catalogue.
+pub(crate) const UNKNOWN_EVENT_TYPE: &str = "customer.merged";
+
+/// `event`: `[type: u8][body: rest]`; the type is `Event::KNOWN_TYPES[type % 8]`, index 7
+/// being an unknown type.
+///
+/// `Event::parse_unverified` never panics. An unknown type is `Event::Unknown` with the exact
+/// bytes, never an error. A known type gives an event of that type or an `EventError` naming
+/// that type with a non-empty JSON path; `NotJson` only for a body that is not a JSON document,
+/// and an accepted body is one. An accepted event, serialized and parsed again, is the same
+/// event (nothing dropped or invented on the way, the unnamed fields included).
+pub(crate) fn event(data: &[u8]) {
+    let mut input = Input::new(data);
+    let index = usize::from(input.u8()) % (Event::KNOWN_TYPES.len() + 1);
+    let event_type = Event::KNOWN_TYPES
+        .get(index)
+        .copied()
+        .unwrap_or(UNKNOWN_EVENT_TYPE);
+    let body = input.rest();
+    let is_json = serde_json::from_slice::<serde_json::Value>(body).is_ok();
+    let event = match Event::parse_unverified(event_type, body.to_vec()) {
+        Err(error) => {
+            assert_ne!(event_type, UNKNOWN_EVENT_TYPE, "an unknown type failed: {error}");
+            assert_eq!(error.event_type(), event_type);
+            assert!(!error.path().is_empty(), "{error:?}");
+            if matches!(error, EventError::NotJson { .. }) {
+                assert!(!is_json, "valid JSON reported as not JSON: {error}");
+            }
+            return;
+        }
+        Ok(event) => event,
+    };
+    assert_eq!(event.event_type(), event_type);
+    let reencoded = match &event {
+        Event::Unknown {
+            event_type: kept,
+            body: kept_body,
+        } => {
+            assert_eq!(event_type, UNKNOWN_EVENT_TYPE, "a known type parsed as Unknown");
+            assert_eq!((kept.as_str(), kept_body.as_ref()), (event_type, body));
+            return;
+        }
+        Event::MessageReceived(payload) | Event::MessageStatus(payload) => {
+            serde_json::to_vec(payload)
+        }
+        Event::MessageCreated(envelope) => serde_json::to_vec(envelope),
+        Event::ConversationAssigned(envelope) => serde_json::to_vec(envelope),
+        Event::ConversationClosed(envelope) => serde_json::to_vec(envelope),
+        Event::ContactCreated(envelope) => serde_json::to_vec(envelope),
+        Event::ContactUpdated(envelope) => serde_json::to_vec(envelope),
+        other => panic!("an arm this invariant does not know: {other:?}"),
+    };
+    assert!(is_json, "a body that is not JSON was accepted as {event_type}");
+    let reencoded = reencoded.unwrap_or_else(|e| panic!("{event_type} serializes: {e}"));
+    let again = Event::parse_unverified(event_type, reencoded)
+        .unwrap_or_else(|e| panic!("{event_type} re-parses: {e}"));
+    assert_eq!(again, event);
 }

@@ -51,7 +51,7 @@ const EXAMPLES: [(&str, &[u8]); 8] = [
 ];
 
 fn parse(event_type: &str, body: &[u8]) -> Result<Event, EventError> {
-    Event::parse_unverified(event_type, &Bytes::copy_from_slice(body))
+    Event::parse_unverified(event_type, Bytes::copy_from_slice(body))
 }
 
 #[test]
