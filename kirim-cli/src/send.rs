@@ -208,6 +208,9 @@ pub(crate) async fn run(args: &Args, output: Output) -> Result<Exit, Error> {
         match (delivered, last_error) {
             (true, _) => format!("delivered on attempt {count}"),
             (false, Some(reason)) => format!("not delivered after {count} attempt(s): {reason}"),
+            (false, None) if args.retries && count == max_attempts => {
+                format!("not delivered after {count} attempts: Kirim gives up here")
+            }
             (false, None) => format!("not delivered after {count} attempt(s)"),
         }
     ))?;
@@ -232,6 +235,9 @@ pub(crate) async fn run(args: &Args, output: Output) -> Result<Exit, Error> {
 /// reused: a receiver that answers 413 before reading a large body closes the connection, and
 /// a pooled one would fail the next, unrelated request.
 pub(crate) fn client() -> Result<reqwest::Client, Error> {
+    // reqwest is built without a TLS provider of its own; an error only means one is set.
+    #[cfg(feature = "tls")]
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(0)

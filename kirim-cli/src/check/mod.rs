@@ -17,6 +17,10 @@ use verdict::{CaseReport, Verdict};
 
 /// `kirim-webhooks check`.
 #[derive(clap::Args, Debug)]
+#[command(mut_arg("raw", |arg| arg.help(
+    "The receiver's webhook secret, `whsec_…` or `label=whsec_…`; a second one (repeat \
+     --secret, or a comma-separated list) enables the rotation cases: the receiver must have both"
+)))]
 pub(crate) struct Args {
     /// The receiver's URL, e.g. http://127.0.0.1:3000/webhooks/kirim
     url: String,
