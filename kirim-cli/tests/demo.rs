@@ -1,5 +1,6 @@
-//! `scripts/demo`, run to its end: it builds the CLI and the axum example receiver, starts
-//! the receiver, runs `check` against it, stops the receiver, and exits with check's code.
+//! `scripts/demo`, run to its end: it builds the axum example receiver, starts it, runs
+//! `check` against it (the CLI this test run built), stops the receiver, and exits with
+//! check's code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Stdio};
@@ -9,8 +10,11 @@ use std::time::{Duration, Instant};
 fn the_demo_passes_every_case() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/demo");
     let mut child = Command::new(script)
-        .arg("--json")
+        .args(["--json", "--strict"])
         .env_remove("KIRIM_WEBHOOK_SECRETS")
+        // The binary this test run built: a plain `cargo build` of it would rebuild it with
+        // other dependency features (the tests' dev-dependencies unify into it).
+        .env("KIRIM_WEBHOOKS", env!("CARGO_BIN_EXE_kirim-webhooks"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
