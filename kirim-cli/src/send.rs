@@ -117,6 +117,7 @@ struct AttemptReport {
 
 /// Runs `send`: the exit code says whether the delivery was delivered.
 pub(crate) async fn run(args: &Args, output: Output) -> Result<Exit, Error> {
+    check_url(&args.url)?;
     let secrets = args.secrets.secrets()?;
     let signer = Signer::new(secrets.iter().cloned())
         .map_err(|error| Error::Usage(format!("--secret: {error}")))?;
@@ -243,6 +244,18 @@ pub(crate) fn client() -> Result<reqwest::Client, Error> {
         .pool_max_idle_per_host(0)
         .build()
         .map_err(Error::Client)
+}
+
+/// Refuses a URL that is not `http://` or `https://` before anything is sent: a typo is a
+/// usage error, not an unreachable receiver.
+pub(crate) fn check_url(url: &str) -> Result<(), Error> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
+        Ok(_) => Err(Error::Usage(format!(
+            "URL {url}: give an http:// or https:// URL with a host"
+        ))),
+        Err(error) => Err(Error::Usage(format!("URL {url}: {error}"))),
+    }
 }
 
 /// The body to send and its event id.

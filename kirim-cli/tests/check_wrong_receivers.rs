@@ -257,3 +257,21 @@ async fn a_bad_secret_is_a_usage_error_and_is_not_echoed() {
     assert_eq!(run.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&run.stderr).contains("oops_b"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_that_is_not_http_is_a_usage_error() {
+    for url in [
+        "127.0.0.1:3000/webhooks/kirim",
+        "ftp://127.0.0.1/",
+        "not a url",
+    ] {
+        let mut command = support::kirim_webhooks();
+        command.args(["check", url, "--secret", SECRET]);
+        let output = support::run(command).await;
+        assert_eq!(output.status.code(), Some(2), "{url}: {output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("URL"),
+            "{output:?}"
+        );
+    }
+}

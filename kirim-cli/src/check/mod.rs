@@ -64,6 +64,7 @@ struct Summary {
 
 /// Runs `check`: exit 0 only when every case passes (and, with `--strict`, no advice).
 pub(crate) async fn run(args: &Args, output: Output) -> Result<Exit, Error> {
+    send::check_url(&args.url)?;
     let secrets = args.secrets.secrets()?;
     let target = cases::Target {
         client: send::client()?,
