@@ -13,8 +13,8 @@
 #![allow(dead_code)]
 
 use kirim_verify::{
-    DEFAULT_TOLERANCE, Delivery, Error, Event, EventError, MAX_HEADER_BYTES, MAX_META_BYTES, MAX_SIGNATURES, Secret,
-    SignatureHeader, Signer, Source, Verifier, names,
+    DEFAULT_TOLERANCE, Delivery, Error, Event, EventError, MAX_HEADER_BYTES, MAX_META_BYTES,
+    MAX_SIGNATURES, Receiver, Secret, SignatureHeader, Signer, Source, Verifier, names,
 };
 
 /// The secrets the `verify` target's verifier is configured with (the fixtures' two).
@@ -464,7 +464,8 @@ pub(crate) const UNKNOWN_EVENT_TYPE: &str = "customer.merged";
 /// `event`: `[type: u8][body: rest]`; the type is `Event::KNOWN_TYPES[type % 8]`, index 7
 /// being an unknown type.
 ///
-/// `Event::parse_unverified` never panics. An unknown type is `Event::Unknown` with the exact
+/// The body is delivered as a verified webhook (signed, received) and parsed with
+/// `Webhook::event`, the only way to an `Event`. It never panics. An unknown type is `Event::Unknown` with the exact
 /// bytes, never an error. A known type gives an event of that type or an `EventError` naming
 /// that type with a non-empty JSON path; `NotJson` only for a body that is not a JSON document,
 /// and an accepted body is one. An accepted event, serialized and parsed again, is the same
@@ -478,9 +479,12 @@ pub(crate) fn event(data: &[u8]) {
         .unwrap_or(UNKNOWN_EVENT_TYPE);
     let body = input.rest();
     let is_json = serde_json::from_slice::<serde_json::Value>(body).is_ok();
-    let event = match Event::parse_unverified(event_type, body.to_vec()) {
+    let event = match verified_event(event_type, body) {
         Err(error) => {
-            assert_ne!(event_type, UNKNOWN_EVENT_TYPE, "an unknown type failed: {error}");
+            assert_ne!(
+                event_type, UNKNOWN_EVENT_TYPE,
+                "an unknown type failed: {error}"
+            );
             assert_eq!(error.event_type(), event_type);
             assert!(!error.path().is_empty(), "{error:?}");
             if matches!(error, EventError::NotJson { .. }) {
@@ -496,7 +500,10 @@ pub(crate) fn event(data: &[u8]) {
             event_type: kept,
             body: kept_body,
         } => {
-            assert_eq!(event_type, UNKNOWN_EVENT_TYPE, "a known type parsed as Unknown");
+            assert_eq!(
+                event_type, UNKNOWN_EVENT_TYPE,
+                "a known type parsed as Unknown"
+            );
             assert_eq!((kept.as_str(), kept_body.as_ref()), (event_type, body));
             return;
         }
@@ -510,9 +517,37 @@ pub(crate) fn event(data: &[u8]) {
         Event::ContactUpdated(envelope) => serde_json::to_vec(envelope),
         other => panic!("an arm this invariant does not know: {other:?}"),
     };
-    assert!(is_json, "a body that is not JSON was accepted as {event_type}");
+    assert!(
+        is_json,
+        "a body that is not JSON was accepted as {event_type}"
+    );
     let reencoded = reencoded.unwrap_or_else(|e| panic!("{event_type} serializes: {e}"));
-    let again = Event::parse_unverified(event_type, reencoded)
+    let again = verified_event(event_type, &reencoded)
         .unwrap_or_else(|e| panic!("{event_type} re-parses: {e}"));
     assert_eq!(again, event);
+}
+
+/// `body` delivered as `event_type`: signed with the first of [`SECRETS`], received by a
+/// `Receiver` for it, and parsed with `Webhook::event`.
+fn verified_event(event_type: &str, body: &[u8]) -> Result<Event, EventError> {
+    let now = 1_716_480_000;
+    let receiver = Receiver::new(verifier_for(&SECRETS[..1]));
+    let signer = Signer::new([secret(SECRETS[0])]).unwrap_or_else(|e| panic!("{e}"));
+    let signature = signer.sign(now, body);
+    let get = |name: &'static str| match name {
+        names::SIGNATURE => Some(signature.as_bytes()),
+        names::EVENT => Some(event_type.as_bytes()),
+        names::EVENT_ID => Some(&b"evt_01HXYZFUZZEVENT000000000"[..]),
+        _ => None,
+    };
+    let mut intake = receiver
+        .begin(get, now)
+        .unwrap_or_else(|e| panic!("a signed delivery is admitted: {e}"));
+    intake
+        .push(body.to_vec().into())
+        .unwrap_or_else(|e| panic!("a body under the limit is taken: {e}"));
+    let webhook = intake
+        .finish(now)
+        .unwrap_or_else(|e| panic!("a signed delivery verifies: {e}"));
+    webhook.event()
 }

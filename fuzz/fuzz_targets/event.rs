@@ -1,4 +1,4 @@
-//! `Event::parse_unverified` over arbitrary bodies under every event type. See
+//! `Webhook::event` over arbitrary (signed, verified) bodies under every event type. See
 //! `invariants::event`.
 #![no_main]
 

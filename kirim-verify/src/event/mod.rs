@@ -88,26 +88,20 @@ impl Event {
         }
     }
 
-    /// Parses `body` as the event `event_type` names, with nothing verified: for fuzzing and
-    /// for tests of your handlers. A receiver calls [`Webhook::event`], which only a verified
-    /// delivery has.
-    ///
-    /// # Errors
-    ///
-    /// [`EventError`] when `event_type` is known and `body` is not JSON of its shape.
-    pub fn parse_unverified(event_type: &str, body: impl Into<Bytes>) -> Result<Self, EventError> {
-        let body = body.into();
+    /// Parses `body` as the event `event_type` names. Private: only a verified delivery is
+    /// parsed ([`Webhook::event`]); tests of handlers sign theirs with [`Signer`](crate::Signer).
+    fn parse(event_type: &str, body: &Bytes) -> Result<Self, EventError> {
         Ok(match event_type {
-            "message.received" => Self::MessageReceived(parse(event_type, &body)?),
-            "message.status" => Self::MessageStatus(parse(event_type, &body)?),
-            "message.created" => Self::MessageCreated(parse(event_type, &body)?),
-            "conversation.assigned" => Self::ConversationAssigned(parse(event_type, &body)?),
-            "conversation.closed" => Self::ConversationClosed(parse(event_type, &body)?),
-            "contact.created" => Self::ContactCreated(parse(event_type, &body)?),
-            "contact.updated" => Self::ContactUpdated(parse(event_type, &body)?),
+            "message.received" => Self::MessageReceived(parse(event_type, body)?),
+            "message.status" => Self::MessageStatus(parse(event_type, body)?),
+            "message.created" => Self::MessageCreated(parse(event_type, body)?),
+            "conversation.assigned" => Self::ConversationAssigned(parse(event_type, body)?),
+            "conversation.closed" => Self::ConversationClosed(parse(event_type, body)?),
+            "contact.created" => Self::ContactCreated(parse(event_type, body)?),
+            "contact.updated" => Self::ContactUpdated(parse(event_type, body)?),
             other => Self::Unknown {
                 event_type: String::from(other),
-                body,
+                body: body.clone(),
             },
         })
     }
@@ -170,7 +164,7 @@ impl Webhook {
     /// [`EventError`] when the type is known and the body is not JSON of its shape.
     pub fn event(&self) -> Result<Event, EventError> {
         let event_type = self.delivery().event();
-        Event::parse_unverified(event_type, self.body().clone()).inspect_err(|error| {
+        Event::parse(event_type, self.body()).inspect_err(|error| {
             tracing::warn!(
                 event_type,
                 event_id = self.delivery().event_id(),
@@ -188,7 +182,7 @@ mod tests {
     #[test]
     fn an_unknown_type_keeps_its_bytes_even_when_they_are_not_json() {
         let body = Bytes::from_static(b"\xff not json");
-        let event = Event::parse_unverified("customer.merged", body.clone()).unwrap();
+        let event = Event::parse("customer.merged", &body).unwrap();
         assert_eq!(event.event_type(), "customer.merged");
         assert_eq!(
             event,
@@ -202,7 +196,7 @@ mod tests {
     #[test]
     fn a_known_type_that_does_not_match_names_the_type_and_the_path() {
         let body = Bytes::from_static(br#"{"id":"evt_1","type":"contact.created","created_at":"x","data":{"contact":{"id":7}}}"#);
-        let error = Event::parse_unverified("contact.created", body).unwrap_err();
+        let error = Event::parse("contact.created", &body).unwrap_err();
         assert_eq!(error.event_type(), "contact.created");
         assert_eq!(error.path(), "data.contact.id");
         let message = alloc::format!("{error}");
@@ -213,12 +207,12 @@ mod tests {
     #[test]
     fn a_body_that_is_not_json_is_an_error_for_a_known_type() {
         let body = Bytes::from_static(b"{\"id\":");
-        let error = Event::parse_unverified("contact.updated", body).unwrap_err();
+        let error = Event::parse("contact.updated", &body).unwrap_err();
         assert!(matches!(error, EventError::NotJson { .. }), "{error:?}");
         let trailing = Bytes::from_static(
             br#"{"id":"e","type":"t","created_at":"c","data":{"contact":{"id":"c"}}} x"#,
         );
-        let error = Event::parse_unverified("contact.updated", trailing).unwrap_err();
+        let error = Event::parse("contact.updated", &trailing).unwrap_err();
         assert!(matches!(error, EventError::NotJson { .. }), "{error:?}");
     }
 }
