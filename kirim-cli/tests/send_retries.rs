@@ -202,3 +202,37 @@ async fn an_unknown_event_without_a_body_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no built-in example"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_when_longer_than_the_schedule() {
+    let calls = Arc::new(Mutex::new(0u32));
+    let router = Router::new()
+        .route(
+            ROUTE,
+            post(|State(calls): State<Arc<Mutex<u32>>>| async move {
+                let mut calls = calls.lock().unwrap();
+                *calls += 1;
+                match *calls {
+                    1 => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [("retry-after", "60")],
+                        "slow down",
+                    ),
+                    2 => (StatusCode::REQUEST_TIMEOUT, [("retry-after", "1")], "again"),
+                    _ => (StatusCode::OK, [("retry-after", "0")], "ok"),
+                }
+            }),
+        )
+        .with_state(Arc::clone(&calls));
+    let url = serve(router).await;
+    let (code, report) = send(&url, &["--retries", "--schedule", "fast"]).await;
+    assert_eq!(code, Some(0), "{report:#}");
+    let attempts = report["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "{report:#}");
+    // 429 asked for 60 s, longer than the schedule's 10 s: 60 s, divided by 1000.
+    assert_eq!(attempts[0]["next_in_ms"], 60, "{report:#}");
+    // 408 asked for 1 s, shorter than the schedule's 30 s: the schedule's.
+    assert_eq!(attempts[1]["next_in_ms"], 30, "{report:#}");
+    assert_eq!(attempts[1]["counted"], "retried");
+    assert_eq!(*calls.lock().unwrap(), 3);
+}
