@@ -10,7 +10,8 @@ mod envelope;
 mod error;
 mod whatsapp;
 
-use alloc::string::{String, ToString as _};
+use alloc::string::String;
+use core::fmt::Write as _;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -110,11 +111,45 @@ impl Event {
 fn parse<T: DeserializeOwned>(event_type: &str, body: &[u8]) -> Result<T, EventError> {
     let mut json = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut json)
-        .map_err(|error| EventError::new(event_type, error.path().to_string(), error.inner()))?;
+        .map_err(|error| EventError::new(event_type, path(error.path()), error.inner()))?;
     // Bytes after the document: an error at its root.
     json.end()
         .map_err(|error| EventError::new(event_type, String::from("."), &error))?;
     Ok(value)
+}
+
+/// `entry[0].changes[0].value.statuses[0].status`; `.` for the root. A key that is not a plain
+/// name (1 to 64 ASCII letters, digits, `_` or `-`) shows as `?`: the path is for an operator's
+/// log, and the body's own keys may be anything.
+fn path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut rendered = String::new();
+    for segment in path {
+        let name = match segment {
+            Segment::Seq { index } => {
+                let _ = write!(rendered, "[{index}]");
+                continue;
+            }
+            Segment::Map { key } if plain(key) => key.as_str(),
+            Segment::Enum { variant } if plain(variant) => variant.as_str(),
+            _ => "?",
+        };
+        if !rendered.is_empty() {
+            rendered.push('.');
+        }
+        rendered.push_str(name);
+    }
+    if rendered.is_empty() {
+        rendered.push('.');
+    }
+    rendered
+}
+
+fn plain(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl Webhook {
@@ -202,6 +237,13 @@ mod tests {
         let message = alloc::format!("{error}");
         assert!(message.contains("contact.created"), "{message}");
         assert!(message.contains("data.contact.id"), "{message}");
+    }
+
+    #[test]
+    fn keys_that_are_not_plain_names_show_as_a_question_mark() {
+        let body = Bytes::from_static(br#"{"": {"x y": [1, }"#);
+        let error = Event::parse("contact.created", &body).unwrap_err();
+        assert_eq!(error.path(), "?.?[1]", "{error:?}");
     }
 
     #[test]
