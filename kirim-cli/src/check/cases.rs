@@ -9,7 +9,7 @@ use bytes::Bytes;
 use kirim_verify::{Secret, Signer};
 use tokio::task::JoinSet;
 
-use crate::answer::{self, Exchange, Outgoing};
+use crate::answer::{self, Exchange, Outgoing, Unanswered};
 use crate::catalog::{self, Example, IdKind, STATUS_DELIVERED, STATUS_SENT};
 use crate::check::judge::{self, Judgement};
 use crate::check::verdict::{CaseReport, Verdict};
@@ -563,7 +563,7 @@ impl Tally {
                 Ok(answer) if answer.is_success() => tally.first_time += 1,
                 Ok(answer) if answer.status == 503 || answer.status == 429 => tally.busy += 1,
                 Ok(_) => tally.other += 1,
-                Err(crate::answer::Unanswered::Timeout) => tally.timeouts += 1,
+                Err(Unanswered::Timeout) => tally.timeouts += 1,
                 Err(_) => tally.unanswered += 1,
             }
         }
