@@ -62,7 +62,8 @@ pub(crate) struct Args {
     schedule: Schedule,
 
     /// How long to wait for each answer; Kirim waits 10 s
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
     timeout_secs: u64,
 }
 

@@ -236,3 +236,55 @@ async fn retry_after_is_honoured_when_longer_than_the_schedule() {
     assert_eq!(attempts[1]["counted"], "retried");
     assert_eq!(*calls.lock().unwrap(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_from_standard_input_is_sent_as_read() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+
+    let log = Log::default();
+    let url = serve(recording(log.clone(), vec![StatusCode::OK])).await;
+    let mut command = kirim_webhooks();
+    command
+        .args(["--json", "send", &url, "--secret", NEXT_SECRET])
+        .args([
+            "--event",
+            "contact.created",
+            "--event-id",
+            "evt_01HXYZSTDIN0000000000000001",
+        ])
+        .args(["--body", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(br#"{"id":"evt_01HXYZSTDIN0000000000000001"}"#)
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let seen = log.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].verified_with, Some(0));
+    assert_eq!(seen[0].event_id, "evt_01HXYZSTDIN0000000000000001");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_timeout_is_a_usage_error() {
+    let mut command = kirim_webhooks();
+    command.args([
+        "send",
+        "http://127.0.0.1:9/",
+        "--secret",
+        SECRET,
+        "--timeout-secs",
+        "0",
+    ]);
+    assert_eq!(run(command).await.status.code(), Some(2));
+}

@@ -33,7 +33,8 @@ pub(crate) struct Args {
     strict: bool,
 
     /// How long to wait for each answer; Kirim waits 10 s and retries a slower one
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
     timeout_secs: u64,
 
     /// The receiver's timestamp tolerance: the expired and future cases sign 60 s beyond it
