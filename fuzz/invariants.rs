@@ -1,7 +1,7 @@
 //! The invariants the fuzz targets check, as plain functions over the fuzzer's bytes.
 //!
-//! This file depends on `kirim-verify` and `std` only. Each target in `fuzz_targets/` calls one
-//! function, and the replay test of the `kirim-benches` crate (`benches/tests/fuzz_corpus.rs`)
+//! This file depends on `kirim-verify` (with its `serde` feature), `serde_json` and `std` only.
+//! Each target in `fuzz_targets/` calls one function, and the replay test of the `kirim-benches` crate (`benches/tests/fuzz_corpus.rs`)
 //! runs every file of `corpus/<target>/` and `regressions/<target>/` through the same function
 //! on stable Rust, so every input ever found stays a regression test.
 //!
@@ -14,7 +14,10 @@
 
 use kirim_verify::flow::{MAX_META_BYTES, names};
 use kirim_verify::header::{MAX_HEADER_BYTES, MAX_SIGNATURES, SignatureHeader};
-use kirim_verify::{DEFAULT_TOLERANCE, Delivery, Secret, Signer, Source, Verifier, VerifyError};
+use kirim_verify::{
+    DEFAULT_TOLERANCE, Delivery, Event, EventError, Receiver, Secret, Signer, Source, Verifier,
+    VerifyError,
+};
 
 /// The secrets the `verify` target's verifier is configured with (the fixtures' two).
 pub(crate) const SECRETS: [&str; 2] = ["whsec_test", "whsec_rotating"];
@@ -458,4 +461,98 @@ fn token(value: &[u8]) -> Option<&str> {
         && value.len() <= MAX_META_BYTES
         && value.bytes().all(|b| b.is_ascii_graphic());
     ok.then_some(value)
+}
+
+/// The type the `event` target uses for its last index: not in the catalogue.
+pub(crate) const UNKNOWN_EVENT_TYPE: &str = "customer.merged";
+
+/// `event`: `[type: u8][body: rest]`; the type is `Event::KNOWN_TYPES[type % 8]`, index 7
+/// being an unknown type.
+///
+/// The body is delivered as a verified webhook (signed, received) and parsed with
+/// `Webhook::event`, the only way to an `Event`. It never panics. An unknown type is `Event::Unknown` with the exact
+/// bytes, never an error. A known type gives an event of that type or an `EventError` naming
+/// that type with a non-empty JSON path; `NotJson` only for a body that is not a JSON document,
+/// and an accepted body is one. An accepted event, serialized and parsed again, is the same
+/// event (nothing dropped or invented on the way, the unnamed fields included).
+pub(crate) fn event(data: &[u8]) {
+    let mut input = Input::new(data);
+    let index = usize::from(input.u8()) % (Event::KNOWN_TYPES.len() + 1);
+    let event_type = Event::KNOWN_TYPES
+        .get(index)
+        .copied()
+        .unwrap_or(UNKNOWN_EVENT_TYPE);
+    let body = input.rest();
+    let is_json = serde_json::from_slice::<serde_json::Value>(body).is_ok();
+    let event = match verified_event(event_type, body) {
+        Err(error) => {
+            assert_ne!(
+                event_type, UNKNOWN_EVENT_TYPE,
+                "an unknown type failed: {error}"
+            );
+            assert_eq!(error.event_type(), event_type);
+            assert!(!error.path().is_empty(), "{error:?}");
+            if matches!(error, EventError::NotJson { .. }) {
+                assert!(!is_json, "valid JSON reported as not JSON: {error}");
+            }
+            return;
+        }
+        Ok(event) => event,
+    };
+    assert_eq!(event.event_type(), event_type);
+    let reencoded = match &event {
+        Event::Unknown {
+            event_type: kept,
+            body: kept_body,
+        } => {
+            assert_eq!(
+                event_type, UNKNOWN_EVENT_TYPE,
+                "a known type parsed as Unknown"
+            );
+            assert_eq!((kept.as_str(), kept_body.as_ref()), (event_type, body));
+            return;
+        }
+        Event::MessageReceived(payload) | Event::MessageStatus(payload) => {
+            serde_json::to_vec(payload)
+        }
+        Event::MessageCreated(envelope) => serde_json::to_vec(envelope),
+        Event::ConversationAssigned(envelope) => serde_json::to_vec(envelope),
+        Event::ConversationClosed(envelope) => serde_json::to_vec(envelope),
+        Event::ContactCreated(envelope) => serde_json::to_vec(envelope),
+        Event::ContactUpdated(envelope) => serde_json::to_vec(envelope),
+        other => panic!("an arm this invariant does not know: {other:?}"),
+    };
+    assert!(
+        is_json,
+        "a body that is not JSON was accepted as {event_type}"
+    );
+    let reencoded = reencoded.unwrap_or_else(|e| panic!("{event_type} serializes: {e}"));
+    let again = verified_event(event_type, &reencoded)
+        .unwrap_or_else(|e| panic!("{event_type} re-parses: {e}"));
+    assert_eq!(again, event);
+}
+
+/// `body` delivered as `event_type`: signed with the first of [`SECRETS`], received by a
+/// `Receiver` for it, and parsed with `Webhook::event`.
+fn verified_event(event_type: &str, body: &[u8]) -> Result<Event, EventError> {
+    let now = 1_716_480_000;
+    let receiver = Receiver::new(verifier_for(&SECRETS[..1]));
+    let signer = Signer::new([secret(SECRETS[0])]).unwrap_or_else(|e| panic!("{e}"));
+    let signature = signer.sign(now, body);
+    let get = |name: &'static str| match name {
+        names::SIGNATURE => Some(signature.as_bytes()),
+        names::EVENT => Some(event_type.as_bytes()),
+        names::EVENT_ID => Some(&b"evt_01HXYZFUZZEVENT000000000"[..]),
+        _ => None,
+    };
+    let mut intake = receiver
+        .begin(get, None, now)
+        .unwrap_or_else(|e| panic!("a signed delivery is admitted: {e}"));
+    intake
+        .push(body.to_vec().into())
+        .unwrap_or_else(|e| panic!("a body under the limit is taken: {e}"));
+    let webhook = intake
+        .finish(now)
+        .unwrap_or_else(|e| panic!("a signed delivery verifies: {e}"));
+    webhook.event()
 }

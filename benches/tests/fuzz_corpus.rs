@@ -71,3 +71,8 @@ fn roundtrip() {
 fn delivery() {
     replay("delivery", invariants::delivery);
 }
+
+#[test]
+fn event() {
+    replay("event", invariants::event);
+}

@@ -23,6 +23,8 @@ mod delivery;
 #[cfg(feature = "std")]
 mod env;
 mod error;
+#[cfg(feature = "serde")]
+pub mod event;
 pub mod header;
 mod intake;
 mod key;
@@ -50,6 +52,8 @@ pub use delivery::{Delivery, Source};
 #[cfg(feature = "std")]
 pub use env::{DEFAULT_LISTEN, EnvConfig, EnvError};
 pub use error::{ConfigError, VerifyError};
+#[cfg(feature = "serde")]
+pub use event::{Event, EventError};
 #[cfg(feature = "std")]
 pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore};
 pub use receiver::{DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, Receiver};

@@ -9,7 +9,7 @@ use kirim_api::{BulkReplay, Delivery, DeliveryQuery, DeliveryStatus};
 use serde_json::json;
 
 use super::args::{parse_time, rfc3339};
-use super::exit::Failure;
+use super::failure::Failure;
 use super::{CommandResult, Context, Outcome};
 
 #[derive(Debug, Subcommand)]

@@ -1,11 +1,11 @@
 //! The operator's commands: subscriptions, secrets, deliveries, and the guided rotation.
 //!
 //! [`Command`] is a clap `Subcommand` meant to be flattened into the binary's command enum;
-//! [`run`] executes one and gives the exit code (see [`EXIT_CODES_HELP`]).
+//! [`run`] executes one and gives the exit code (see [`crate::exit::EXIT_CODES`]).
 
 mod args;
 mod deliveries;
-mod exit;
+mod failure;
 mod metrics_probe;
 mod prompt;
 mod rotate;
@@ -20,8 +20,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use kirim_api::{Client, RetryPolicy};
 
-pub(crate) use exit::EXIT_CODES_HELP;
-use exit::Failure;
+use failure::Failure;
 
 /// Options every operator command reads.
 #[derive(Debug, clap::Args)]

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use super::exit::Failure;
+use super::failure::Failure;
 
 /// Whether a person can be asked: stdin and stderr are terminals.
 pub(crate) fn interactive() -> bool {

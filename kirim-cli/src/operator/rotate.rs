@@ -19,7 +19,7 @@ use reqwest::Url;
 use serde_json::json;
 
 use super::args::parse_duration;
-use super::exit::Failure;
+use super::failure::Failure;
 use super::metrics_probe::{VERIFIED_COUNTER, verified_count};
 use super::rotation_state::{self, RotationState, Step};
 use super::secret_file::write_secret;
@@ -33,7 +33,7 @@ pub(crate) struct RotateArgs {
     /// The subscription id (wbs_…).
     subscription: String,
     /// Where the rotation's progress is kept (no secret in it).
-    /// Defaults to ./kirim-rotate-<subscription>.json.
+    /// Defaults to ./kirim-rotate-SUBSCRIPTION.json (SUBSCRIPTION the subscription id).
     #[arg(long)]
     state_file: Option<PathBuf>,
     /// The receiver's Prometheus metrics URL (http://host:port/metrics): the old secret is

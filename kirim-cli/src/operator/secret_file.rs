@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::exit::Failure;
+use super::failure::Failure;
 
 /// Writes `value` and a newline to `path`, created with mode 0600 (or made 0600 if it
 /// existed), replacing what it held.

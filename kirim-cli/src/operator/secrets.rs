@@ -6,7 +6,7 @@ use clap::Subcommand;
 use kirim_api::AddSecret;
 use serde_json::json;
 
-use super::exit::Failure;
+use super::failure::Failure;
 use super::prompt;
 use super::secret_file::write_secret;
 use super::{CommandResult, Context, Outcome};

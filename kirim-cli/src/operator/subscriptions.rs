@@ -7,7 +7,7 @@ use clap::Subcommand;
 use kirim_api::{CreateSubscription, Subscription, UpdateSubscription};
 use serde_json::json;
 
-use super::exit::Failure;
+use super::failure::Failure;
 use super::secret_file::write_secret;
 use super::{CommandResult, Context, Outcome, split_list};
 

@@ -2,17 +2,9 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
+use crate::exit::Exit;
 
-/// Printed under `--help`.
-pub(crate) const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0  ok
-  1  a receiver failed a check (e.g. `rotate` saw no delivery verified with the new secret)
-  2  usage error (a missing API key included)
-  3  the Kirim API refused (its type, code, message, param and request_id are printed)
-  4  could not reach the Kirim API (connect, timeout, DNS, TLS)
-  5  a local error (a file, the state file, the terminal)";
+use serde_json::json;
 
 /// Why a command failed, by exit code.
 #[derive(Debug)]
@@ -40,18 +32,19 @@ impl Failure {
     }
 
     fn code(&self) -> u8 {
-        match self {
-            Self::Check(_) => 1,
-            Self::Usage(_) => 2,
-            Self::Api(kirim_api::Error::Transport(_)) => 4,
+        let exit = match self {
+            Self::Check(_) => Exit::Failed,
+            Self::Usage(_) => Exit::Usage,
+            Self::Api(kirim_api::Error::Transport(_)) => Exit::Unreachable,
             Self::Api(kirim_api::Error::InvalidInput(
                 kirim_api::InvalidInput::Tls | kirim_api::InvalidInput::Body,
-            )) => 5,
+            )) => Exit::Local,
             // An id, a URL, a key that cannot be sent: the arguments were wrong.
-            Self::Api(kirim_api::Error::InvalidInput(_)) => 2,
-            Self::Api(_) => 3,
-            Self::Local(_) => 5,
-        }
+            Self::Api(kirim_api::Error::InvalidInput(_)) => Exit::Usage,
+            Self::Api(_) => Exit::Refused,
+            Self::Local(_) => Exit::Local,
+        };
+        exit as u8
     }
 
     /// Prints the failure (stderr for people; one JSON document on stdout with `--json`) and
