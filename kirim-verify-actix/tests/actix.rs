@@ -128,6 +128,7 @@ async fn web_json_and_bytes_still_work_after_the_middleware() {
         (200, expected.as_str())
     );
     // The middleware answered the retry; the handler's extractors never ran.
+    let first_t = delivery.signed_at();
     let retry = delivery.retry();
     let answer = send(json.addr, &retry).await;
     assert_eq!(
@@ -136,9 +137,10 @@ async fn web_json_and_bytes_still_work_after_the_middleware() {
     );
     let id = unique_id();
     let expected = format!("contact.created evt_01HXYZABCDEFGHJKMNPQRSTVW1 Some(true) {id}");
-    // Signed at another second: the same bytes under the same `t` would be a replay.
-    let chunked =
-        Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED).resigned(now() - 2);
+    // Signed at another second than the first delivery (`t`) and its retry (`t - 1`): the
+    // same bytes under the same `t` would be a replay.
+    let chunked = Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED)
+        .resigned(first_t - 5);
     let answer = send_chunked(json.addr, &chunked, 7).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
