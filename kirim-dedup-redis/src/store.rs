@@ -178,9 +178,13 @@ impl<C> DedupStore for RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    async fn claim(&self, key: &DedupKey, lease: Duration) -> Result<Claim, StoreError> {
-        let token = new_token()?;
-        let value = in_progress(&token);
+    async fn claim(
+        &self,
+        key: &DedupKey,
+        token: &ClaimToken,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let value = in_progress(token.as_str());
         let (state, pttl): (i64, i64) = self
             .bounded(|mut connection| async move {
                 CLAIM
@@ -192,7 +196,7 @@ where
             })
             .await?;
         match (state, u64::try_from(pttl)) {
-            (1, _) => Ok(Claim::Acquired(ClaimToken::new(token))),
+            (1, _) => Ok(Claim::Acquired),
             (2, _) => Ok(Claim::Done),
             // A claim without a TTL (pttl -1) was not written by this crate.
             (3, Ok(left)) => Ok(Claim::InProgress {
@@ -245,13 +249,6 @@ fn settled(outcome: i64) -> Result<Settled, StoreError> {
     }
 }
 
-/// A fresh 128-bit random token, as 32 lowercase hex digits.
-fn new_token() -> Result<String, StoreError> {
-    let mut bytes = [0_u8; 16];
-    getrandom::fill(&mut bytes).map_err(StoreError::backend)?;
-    Ok(hex::encode(bytes))
-}
-
 fn in_progress(token: &str) -> String {
     let mut value = String::with_capacity(IN_PROGRESS.len() + token.len());
     value.push_str(IN_PROGRESS);
@@ -279,11 +276,8 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_128_bit_hex_and_fresh() {
-        let (a, b) = (new_token().unwrap(), new_token().unwrap());
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
-        assert_eq!(in_progress(&a), format!("p:{a}"));
+    fn in_progress_values_carry_the_token() {
+        let token = ClaimToken::generate().unwrap();
+        assert_eq!(in_progress(token.as_str()), format!("p:{}", token.as_str()));
     }
 }

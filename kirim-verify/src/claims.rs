@@ -65,9 +65,10 @@ pub(crate) async fn admit(
         Ok(Some(rejection_or_duplicate)) => rejection_or_duplicate,
         Err(error) => {
             crate::metrics::store_failure();
-            // Give back whatever was taken before the failure; the store is failing, so this
-            // is best effort and the leases bound the damage.
-            ticket.settle(false).await;
+            // Give back whatever was taken before the failure, the claim whose answer was lost
+            // included; the store is failing, so this is best effort and the leases bound the
+            // damage.
+            ticket.release_after_failure().await;
             match dedup.on_failure {
                 StoreFailure::FailClosed => Err(Rejection::Store(error)),
                 StoreFailure::FailOpen => {
@@ -92,19 +93,16 @@ async fn claim_both(
     replay: Option<DedupKey>,
 ) -> Result<Option<Result<Admission, Rejection>>, StoreError> {
     if let Some(replay) = replay {
-        match dedup.store.claim(&replay, dedup.lease).await? {
-            Claim::Acquired(token) => ticket.replay = Some((replay, token)),
+        match claim_into(dedup, replay, &mut ticket.replay).await? {
+            Claim::Acquired => {}
             Claim::Done => return Ok(Some(Ok(Admission::Duplicate))),
             Claim::InProgress { retry_after } => {
                 return Ok(Some(Err(Rejection::InProgress { retry_after })));
             }
         }
     }
-    match dedup.store.claim(&event_key, dedup.lease).await? {
-        Claim::Acquired(token) => {
-            ticket.event = Some((event_key, token));
-            Ok(None)
-        }
+    match claim_into(dedup, event_key, &mut ticket.event).await? {
+        Claim::Acquired => Ok(None),
         Claim::Done => {
             // The event is done; remember this signed message as accepted too, so a re-send
             // of it under another event id is also a duplicate.
@@ -116,6 +114,23 @@ async fn claim_both(
             Ok(Some(Err(Rejection::InProgress { retry_after })))
         }
     }
+}
+
+/// Claims `key` under a fresh token, chosen before the call. The claim goes into `slot` when
+/// acquired, and also when the call failed: its answer may have been lost after the store
+/// applied it, so the failure path releases it with the same token instead of leaving the
+/// event to its lease.
+async fn claim_into(
+    dedup: &Dedup,
+    key: DedupKey,
+    slot: &mut Option<(DedupKey, ClaimToken)>,
+) -> Result<Claim, StoreError> {
+    let token = ClaimToken::generate()?;
+    let claim = dedup.store.claim(&key, &token, dedup.lease).await;
+    if matches!(claim, Ok(Claim::Acquired) | Err(_)) {
+        *slot = Some((key, token));
+    }
+    claim
 }
 
 /// The claims a delivery holds while its handler runs. Settled with the handler's outcome:
@@ -153,6 +168,16 @@ impl Ticket {
     /// logged with `tracing`; they never turn a success into an error: a possible duplicate
     /// later beats a lost event.
     pub(crate) async fn settle(&mut self, succeeded: bool) {
+        self.settle_all(succeeded, true).await;
+    }
+
+    /// Releases every claim after a store failure. A claim whose call failed may never have
+    /// landed, so a stale release is expected and not worth a warning.
+    async fn release_after_failure(&mut self) {
+        self.settle_all(false, false).await;
+    }
+
+    async fn settle_all(&mut self, succeeded: bool, warn_stale: bool) {
         let Some(store) = self.store.take() else {
             return;
         };
@@ -169,6 +194,7 @@ impl Ticket {
             };
             match result {
                 Ok(Settled::Applied) => {}
+                Ok(_) if !warn_stale => {}
                 Ok(_) => {
                     tracing::warn!(
                         key = %key,
