@@ -26,7 +26,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use kirim_dedup_redis::RedisStore;
 use kirim_dedup_redis::redis;
 use kirim_test_support::redis_server::RedisServer;
-use kirim_verify::store::{Claim, DedupKey, DedupStore, Settled};
+use kirim_verify::store::{Claim, ClaimToken, DedupKey, DedupStore, Settled};
 use kirim_verify::{DEFAULT_LEASE, DEFAULT_RETENTION, MemoryStore};
 
 /// Concurrent tasks of the Redis throughput benchmarks.
@@ -55,7 +55,8 @@ fn memory(c: &mut Criterion) {
 }
 
 fn claim_complete(store: &impl DedupStore, key: &DedupKey) {
-    let Claim::Acquired(token) = ready(store.claim(black_box(key), DEFAULT_LEASE)) else {
+    let token = ClaimToken::generate().expect("claim token");
+    let Claim::Acquired = ready(store.claim(black_box(key), &token, DEFAULT_LEASE)) else {
         panic!("a fresh key is free");
     };
     black_box(ready(store.complete(key, &token, DEFAULT_RETENTION)));
@@ -92,7 +93,8 @@ fn redis(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let batches = keys.batches(&server, iters, tasks);
                 runtime.block_on(timed(batches, &store, |store, key| async move {
-                    let Claim::Acquired(token) = store.claim(&key, DEFAULT_LEASE).await? else {
+                    let token = ClaimToken::generate()?;
+                    let Claim::Acquired = store.claim(&key, &token, DEFAULT_LEASE).await? else {
                         return Ok(false);
                     };
                     let settled = store.complete(&key, &token, DEFAULT_RETENTION).await?;

@@ -8,7 +8,7 @@ use kirim_verify::store::{Claim, ClaimToken, DedupKey, DedupStore, Settled, Stor
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, RedisError};
 
-use crate::scripts::{CLAIM, COMPLETE, IN_PROGRESS, RELEASE};
+use crate::scripts::{COMPLETE, DONE, IN_PROGRESS, RELEASE};
 
 /// Default bound on every store call, connecting included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -25,8 +25,10 @@ const MAX_TTL_MS: u64 = 1 << 53;
 /// [`ClusterConnection`](redis::cluster_async::ClusterConnection), or any other async
 /// connection.
 ///
-/// Each operation is one Lua script on one key: one atomic round trip (the first call on a
-/// server that has not seen a script yet also loads it). Each call is bounded by its own
+/// Each operation is one command on one key: one atomic round trip. A claim is a native
+/// `SET key p:<token> NX PX <lease> GET` (Redis 7.0 or later), completing and releasing are
+/// compare-and-set Lua scripts (the first call on a server that has not seen a script yet also
+/// loads it); only a claim that finds the key in progress elsewhere asks its `PTTL` too. Each call is bounded by its own
 /// timeout ([`DEFAULT_TIMEOUT`], 1 s): a server that is down or stalled answers
 /// [`StoreError::Timeout`] or [`StoreError::Backend`] instead of holding the request.
 ///
@@ -178,27 +180,68 @@ impl<C> DedupStore for RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    async fn claim(&self, key: &DedupKey, lease: Duration) -> Result<Claim, StoreError> {
-        let token = new_token()?;
-        let value = in_progress(&token);
-        let (state, pttl): (i64, i64) = self
+    async fn claim(
+        &self,
+        key: &DedupKey,
+        token: &ClaimToken,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let value = in_progress(token.as_str());
+        let lease_ms = ttl_ms(lease);
+        // One native command, no script: `SET … NX` writes only a free key, and `GET` answers
+        // what the key held, so a free key costs what a bare `SET NX PX` costs.
+        let previous = self
             .bounded(|mut connection| async move {
-                CLAIM
-                    .key(key.as_str())
+                let reply = redis::cmd("SET")
+                    .arg(key.as_str())
                     .arg(&value)
-                    .arg(ttl_ms(lease))
-                    .invoke_async(&mut connection)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(lease_ms)
+                    .arg("GET")
+                    .query_async::<Option<Vec<u8>>>(&mut connection)
+                    .await;
+                match reply {
+                    Ok(previous) => Ok(Previous::Value(previous)),
+                    // A key of another type: nothing was written.
+                    Err(error) if error.code() == Some("WRONGTYPE") => Ok(Previous::OtherType),
+                    Err(error) => Err(error),
+                }
+            })
+            .await?;
+        let held = match previous {
+            Previous::Value(None) => return Ok(Claim::Acquired),
+            Previous::Value(Some(held)) => held,
+            Previous::OtherType => return Err(StoreError::UnexpectedValue),
+        };
+        if held == DONE.as_bytes() {
+            return Ok(Claim::Done);
+        }
+        if !held.starts_with(IN_PROGRESS.as_bytes()) {
+            return Err(StoreError::UnexpectedValue);
+        }
+        // In progress elsewhere, the rare case: a second round trip for the lease left.
+        let pttl: i64 = self
+            .bounded(|mut connection| async move {
+                redis::cmd("PTTL")
+                    .arg(key.as_str())
+                    .query_async(&mut connection)
                     .await
             })
             .await?;
-        match (state, u64::try_from(pttl)) {
-            (1, _) => Ok(Claim::Acquired(ClaimToken::new(token))),
-            (2, _) => Ok(Claim::Done),
-            // A claim without a TTL (pttl -1) was not written by this crate.
-            (3, Ok(left)) => Ok(Claim::InProgress {
-                retry_after: Duration::from_millis(left),
+        match pttl {
+            // The holder settled it in between: worth retrying at once. A completed key's TTL
+            // is its retention, not a lease: no longer than a lease is asked to wait.
+            -2 => Ok(Claim::InProgress {
+                retry_after: Duration::ZERO,
             }),
-            _ => Err(StoreError::UnexpectedValue),
+            left => match u64::try_from(left) {
+                Ok(left) => Ok(Claim::InProgress {
+                    retry_after: Duration::from_millis(left.min(lease_ms)),
+                }),
+                // A claim without a TTL (-1) was not written by this crate.
+                Err(_) => Err(StoreError::UnexpectedValue),
+            },
         }
     }
 
@@ -237,19 +280,20 @@ where
     }
 }
 
+/// What `SET … NX GET` found under the key.
+enum Previous {
+    /// The value it held (then nothing was written), or none (then the claim was written).
+    Value(Option<Vec<u8>>),
+    /// A key of another type (nothing was written).
+    OtherType,
+}
+
 fn settled(outcome: i64) -> Result<Settled, StoreError> {
     match outcome {
         1 => Ok(Settled::Applied),
         0 => Ok(Settled::Stale),
         _ => Err(StoreError::UnexpectedValue),
     }
-}
-
-/// A fresh 128-bit random token, as 32 lowercase hex digits.
-fn new_token() -> Result<String, StoreError> {
-    let mut bytes = [0_u8; 16];
-    getrandom::fill(&mut bytes).map_err(StoreError::backend)?;
-    Ok(hex::encode(bytes))
 }
 
 fn in_progress(token: &str) -> String {
@@ -279,11 +323,8 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_128_bit_hex_and_fresh() {
-        let (a, b) = (new_token().unwrap(), new_token().unwrap());
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
-        assert_eq!(in_progress(&a), format!("p:{a}"));
+    fn in_progress_values_carry_the_token() {
+        let token = ClaimToken::generate().unwrap();
+        assert_eq!(in_progress(token.as_str()), format!("p:{}", token.as_str()));
     }
 }

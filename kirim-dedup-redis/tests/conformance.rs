@@ -10,7 +10,9 @@ use kirim_dedup_redis::redis::{self, AsyncCommands};
 use kirim_test_support::redis_server::{RedisCluster, RedisServer};
 use kirim_test_support::store::{run_all, unique_key};
 use kirim_verify::DEFAULT_RETENTION;
-use kirim_verify::store::{Claim, DedupKey, DedupStore, Settled, StoreError};
+
+const LEASE: Duration = Duration::from_secs(30);
+use kirim_verify::store::{Claim, ClaimToken, DedupKey, DedupStore, Settled, StoreError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_on_a_single_server() {
@@ -38,12 +40,17 @@ async fn key_layout_and_ttls() {
     let mut redis = store.connection().clone();
     let key = unique_key("layout");
 
-    let Claim::Acquired(token) = store.claim(&key, Duration::from_secs(30)).await.unwrap() else {
-        panic!("a free key is acquired");
-    };
+    let token = ClaimToken::generate().unwrap();
+    assert_eq!(
+        store
+            .claim(&key, &token, Duration::from_secs(30))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
     let value: String = redis.get(key.as_str()).await.unwrap();
     assert_eq!(value, format!("p:{}", token.as_str()));
-    assert_eq!(token.as_str().len(), 32, "128-bit hex token");
+    assert_eq!(token.as_str().len(), 48, "the caller's token");
     let pttl: i64 = redis.pttl(key.as_str()).await.unwrap();
     assert!((29_000..=30_000).contains(&pttl), "lease TTL {pttl} ms");
 
@@ -67,13 +74,15 @@ async fn values_this_crate_did_not_write_are_unexpected() {
     let server = RedisServer::start();
     let store = RedisStore::connect(server.url()).await.unwrap();
     let mut redis = store.connection().clone();
-    let token = {
-        let key = unique_key("foreign-token");
-        match store.claim(&key, Duration::from_secs(30)).await.unwrap() {
-            Claim::Acquired(token) => token,
-            other => panic!("{other:?}"),
-        }
-    };
+    let token = ClaimToken::generate().unwrap();
+    let claim = store
+        .claim(
+            &unique_key("foreign-token"),
+            &token,
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(matches!(claim, Ok(Claim::Acquired)), "{claim:?}");
 
     let string = unique_key("foreign-string");
     let () = redis.set(string.as_str(), "someone else's").await.unwrap();
@@ -83,7 +92,13 @@ async fn values_this_crate_did_not_write_are_unexpected() {
     let () = redis.set(forever.as_str(), "p:0123").await.unwrap();
 
     for key in [&string, &hash, &forever] {
-        let claim = store.claim(key, Duration::from_secs(30)).await;
+        let claim = store
+            .claim(
+                key,
+                &ClaimToken::generate().unwrap(),
+                Duration::from_secs(30),
+            )
+            .await;
         assert!(
             matches!(claim, Err(StoreError::UnexpectedValue)),
             "{key}: {claim:?}"
@@ -104,6 +119,59 @@ async fn values_this_crate_did_not_write_are_unexpected() {
     // Nothing was overwritten.
     let value: String = redis.get(string.as_str()).await.unwrap();
     assert_eq!(value, "someone else's");
+}
+
+/// What goes on the wire: a claim of a free key is one `SET`, a complete one `EVALSHA` (whose
+/// `GET` and `SET` run inside the server), and nothing else: no `PING`, no `SCRIPT LOAD` once
+/// the script is known, no extra reads. Counted by the server (`INFO commandstats`).
+#[tokio::test]
+async fn each_operation_is_one_command_on_the_wire() {
+    const EVENTS: u64 = 20;
+    let server = RedisServer::start();
+    let store = RedisStore::connect(server.url()).await.unwrap();
+    // Load the complete script, as on any server in use.
+    let warmup = unique_key("wire-warmup");
+    let token = ClaimToken::generate().unwrap();
+    store.claim(&warmup, &token, LEASE).await.unwrap();
+    store.complete(&warmup, &token, LEASE).await.unwrap();
+    assert_eq!(server.cli(&["CONFIG", "RESETSTAT"]), "OK");
+
+    for n in 0..EVENTS {
+        let key = DedupKey::new("kirim:", "evt", &format!("evt_wire_{n}"));
+        let token = ClaimToken::generate().unwrap();
+        assert_eq!(
+            store.claim(&key, &token, LEASE).await.unwrap(),
+            Claim::Acquired
+        );
+        assert_eq!(
+            store.complete(&key, &token, LEASE).await.unwrap(),
+            Settled::Applied
+        );
+    }
+
+    let stats = server.cli(&["INFO", "commandstats"]);
+    let mut calls: Vec<(String, u64)> = stats
+        .lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let count = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), count))
+        })
+        // The counting itself.
+        .filter(|(name, _)| name != "info" && name != "config|resetstat")
+        .collect();
+    calls.sort();
+    // `SET`: one per claim and one inside each complete script; `GET`: inside the scripts.
+    let expected: Vec<(String, u64)> = [("evalsha", EVENTS), ("get", EVENTS), ("set", 2 * EVENTS)]
+        .into_iter()
+        .map(|(name, count)| (name.to_owned(), count))
+        .collect();
+    assert_eq!(calls, expected, "{stats}");
 }
 
 /// What a remembered event costs: `MEMORY USAGE` of one done key, and the growth of
@@ -138,11 +206,9 @@ async fn memory_per_remembered_event() {
                 // A ULID-shaped id: 26 characters of Crockford base32.
                 let id = format!("evt_01HXYZ{n:016}");
                 let key = DedupKey::new("kirim:", "evt", &id);
-                let Claim::Acquired(token) =
-                    store.claim(&key, Duration::from_secs(30)).await.unwrap()
-                else {
-                    panic!("fresh key");
-                };
+                let token = ClaimToken::generate().unwrap();
+                let claim = store.claim(&key, &token, Duration::from_secs(30)).await;
+                assert!(matches!(claim, Ok(Claim::Acquired)), "fresh key: {claim:?}");
                 store
                     .complete(&key, &token, DEFAULT_RETENTION)
                     .await

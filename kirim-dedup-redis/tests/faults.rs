@@ -1,16 +1,21 @@
 //! Fault tests against a real `redis-server`: a killed server, a restarted one, a stalled one.
 //! Every store call must come back with a `StoreError` within its timeout, the same store must
-//! work again once the server is back, and a claim applied late by a stalled server must not
-//! lose the event.
+//! work again once the server is back, and a claim applied late by a stalled server must be
+//! released with its own token, so that it neither loses the event nor holds Kirim's retry.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use kirim_dedup_redis::{DEFAULT_TIMEOUT, RedisStore};
 use kirim_test_support::redis_server::RedisServer;
-use kirim_test_support::store::unique_key;
-use kirim_verify::store::{Claim, ClaimToken, DedupStore, Settled, StoreError};
+use kirim_test_support::store::{unique_key, unique_prefix};
+use kirim_verify::flow::{Outcome, names};
+use kirim_verify::store::{Claim, ClaimToken, DedupKey, DedupStore, Settled, StoreError};
+use kirim_verify::{Dedup, Receiver, Rejection, Secret, Signer, Verifier};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -19,15 +24,18 @@ const LEASE: Duration = Duration::from_secs(30);
 /// TCP timeouts.
 const BOUND: Duration = Duration::from_secs(3);
 
-async fn acquire(
-    store: &RedisStore,
-    key: &kirim_verify::store::DedupKey,
-    lease: Duration,
-) -> ClaimToken {
-    match store.claim(key, lease).await.unwrap() {
-        Claim::Acquired(token) => token,
+async fn acquire(store: &RedisStore, key: &DedupKey, lease: Duration) -> ClaimToken {
+    let token = ClaimToken::generate().unwrap();
+    match store.claim(key, &token, lease).await.unwrap() {
+        Claim::Acquired => token,
         other => panic!("expected to acquire, got {other:?}"),
     }
+}
+
+async fn claim(store: &RedisStore, key: &DedupKey, lease: Duration) -> Result<Claim, StoreError> {
+    store
+        .claim(key, &ClaimToken::generate().unwrap(), lease)
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,7 +51,7 @@ async fn killed_server_fails_fast_and_the_same_store_recovers_after_restart() {
     let mut slowest = Duration::ZERO;
     for round in 0..2 {
         let calls = [
-            outcome(timed("claim", store.claim(&key, LEASE)).await),
+            outcome(timed("claim", claim(&store, &key, LEASE)).await),
             outcome(timed("complete", store.complete(&held, &token, LEASE)).await),
             outcome(timed("release", store.release(&held, &token)).await),
         ];
@@ -58,9 +66,10 @@ async fn killed_server_fails_fast_and_the_same_store_recovers_after_restart() {
     server.restart();
     let restarted = Instant::now();
     // The same store value: the connection manager reconnects by itself.
-    let claim = loop {
-        match store.claim(&key, LEASE).await {
-            Ok(claim) => break claim,
+    let fresh = ClaimToken::generate().unwrap();
+    let claimed = loop {
+        match store.claim(&key, &fresh, LEASE).await {
+            Ok(claimed) => break claimed,
             Err(error) => {
                 assert!(
                     restarted.elapsed() < Duration::from_secs(10),
@@ -72,14 +81,12 @@ async fn killed_server_fails_fast_and_the_same_store_recovers_after_restart() {
     };
     let recovered = restarted.elapsed();
     println!("slowest call while down: {slowest:?}; recovered {recovered:?} after the restart");
-    let Claim::Acquired(fresh) = claim else {
-        panic!("the restarted server is empty, got {claim:?}");
-    };
+    assert_eq!(claimed, Claim::Acquired, "the restarted server is empty");
     assert_eq!(
         store.complete(&key, &fresh, LEASE).await.unwrap(),
         Settled::Applied
     );
-    assert_eq!(store.claim(&key, LEASE).await.unwrap(), Claim::Done);
+    assert_eq!(claim(&store, &key, LEASE).await.unwrap(), Claim::Done);
     // The restarted server runs without persistence: the old claim is gone, so its holder is
     // stale (it would be a duplicate delivery, never a lost one).
     assert_eq!(
@@ -89,59 +96,72 @@ async fn killed_server_fails_fast_and_the_same_store_recovers_after_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paused_server_times_out_and_the_late_claim_does_not_lose_the_event() {
+async fn paused_server_late_claim_is_released_and_the_retry_is_processed_at_once() {
     let server = RedisServer::start();
     let store = RedisStore::connect(server.url()).await.unwrap();
-    // Load the script first, as on any server in use: the stalled call is then one EVALSHA.
-    acquire(&store, &unique_key("pause-warmup"), LEASE).await;
+    // Load the scripts first, as on any server in use: the stalled calls are then EVALSHAs.
+    let warmup = unique_key("pause-warmup");
+    let token = acquire(&store, &warmup, LEASE).await;
+    store.release(&warmup, &token).await.unwrap();
 
-    let key = unique_key("pause");
-    // Long enough to outlast reconnecting after the resume, so the late claim is still there.
-    let lease = Duration::from_secs(4);
+    // Without the replay guard the delivery takes one claim, on the event key: the key Kirim's
+    // retry (re-signed, so another signed message) meets again.
+    let prefix = unique_prefix("pause");
+    let receiver = Receiver::new(Verifier::new([Secret::new(SECRET).unwrap()]).unwrap())
+        .with_dedup(
+            Dedup::new(store.clone())
+                .with_key_prefix(&prefix)
+                .dangerous_disable_replay_guard(),
+        );
+    let runs = Arc::new(AtomicUsize::new(0));
+
     let paused = server.pause();
-    let (_, result, elapsed) = timed("claim", store.claim(&key, lease)).await;
-    println!("server paused: claim -> {result:?} after {elapsed:?}");
+    let started = Instant::now();
+    let outcome = deliver(&receiver, unix_now(), &runs).await;
+    let refused_after = started.elapsed();
+    println!("server paused: delivery -> {outcome:?} after {refused_after:?}");
     assert!(
-        matches!(result, Err(StoreError::Timeout(t)) if t == DEFAULT_TIMEOUT),
-        "{result:?}"
+        matches!(
+            outcome,
+            Outcome::Refused(Rejection::Store(StoreError::Timeout(_)))
+        ),
+        "{outcome:?}"
     );
-    assert!(elapsed >= DEFAULT_TIMEOUT && elapsed < BOUND, "{elapsed:?}");
+    // The claim's timeout, then the release's (best effort, also stalled): both bounded.
+    assert!(refused_after < BOUND + DEFAULT_TIMEOUT, "{refused_after:?}");
     paused.resume();
     let resumed = Instant::now();
 
-    // The claim the stalled server read before it stopped is applied when it resumes: the
-    // event is held, not lost, and not processed by anyone yet.
-    // The connection may need a moment (and a failed call or two) to come back: a connection
-    // attempt made while the server was stopped timed out.
+    // The stalled claim lands now, and the release sent after it on the same connection frees
+    // the key: Kirim's retry is processed at once, not held until the 30 s lease runs out.
     let mut failed_calls = 0;
-    let claim = loop {
-        match store.claim(&key, LEASE).await {
-            Ok(claim) => break claim,
-            Err(error) => {
+    let outcome = loop {
+        match deliver(&receiver, unix_now() + 1, &runs).await {
+            Outcome::Refused(Rejection::Store(error)) => {
+                // The connection may need a moment to come back after the stall.
                 failed_calls += 1;
-                assert!(resumed.elapsed() < lease, "no answer after resume: {error}");
+                assert!(resumed.elapsed() < BOUND, "no answer after resume: {error}");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            other => break other,
         }
     };
-    let Claim::InProgress { retry_after } = claim else {
-        panic!("the late claim must be visible, got {claim:?}");
-    };
-    assert!(retry_after <= lease, "{retry_after:?}");
-
-    // Its owner gave up (it answered 503), so nobody settles it: after the lease, Kirim's retry
-    // acquires it.
-    tokio::time::sleep(retry_after + Duration::from_millis(100)).await;
-    let token = acquire(&store, &key, LEASE).await;
+    let processed_after = resumed.elapsed();
     println!(
-        "late claim visible after resume ({failed_calls} failed calls first) with {retry_after:?} \
-         left; retry acquired {:?} after resume",
-        resumed.elapsed()
+        "retry after resume ({failed_calls} store failures first) -> {outcome:?} after \
+         {processed_after:?}"
     );
-    assert_eq!(
-        store.complete(&key, &token, LEASE).await.unwrap(),
-        Settled::Applied
+    assert!(
+        matches!(outcome, Outcome::Handled(true)),
+        "the late claim still holds the event: {outcome:?}"
     );
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the handler ran once");
+    assert!(processed_after < BOUND, "{processed_after:?}");
+    // Processed and done: the next retry is a duplicate.
+    assert!(matches!(
+        deliver(&receiver, unix_now() + 2, &runs).await,
+        Outcome::Duplicate
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,7 +174,7 @@ async fn a_shorter_timeout_is_honoured() {
         .with_timeout(timeout);
     acquire(&store, &unique_key("short-warmup"), LEASE).await;
     let paused = server.pause();
-    let (_, result, elapsed) = timed("claim", store.claim(&unique_key("short"), LEASE)).await;
+    let (_, result, elapsed) = timed("claim", claim(&store, &unique_key("short"), LEASE)).await;
     drop(paused);
     assert!(
         matches!(result, Err(StoreError::Timeout(t)) if t == timeout),
@@ -180,4 +200,46 @@ fn outcome<T>(
     (name, result, elapsed): (&'static str, Result<T, StoreError>, Duration),
 ) -> (&'static str, Result<(), StoreError>, Duration) {
     (name, result.map(|_| ()), elapsed)
+}
+
+const SECRET: &str = "whsec_redis_faults";
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// One signed delivery of the same event, signed at `t`, through the whole flow; the handler
+/// counts its runs and succeeds.
+async fn deliver(receiver: &Receiver, t: u64, runs: &Arc<AtomicUsize>) -> Outcome<bool> {
+    let body = br#"{"id":"evt_01HXYZPAUSED00000000000000A","type":"contact.created","data":{}}"#;
+    let signer = Signer::new([Secret::new(SECRET).unwrap()]).unwrap();
+    let signature = signer.sign(t, body);
+    let headers = [
+        (names::SIGNATURE, signature.as_str()),
+        (names::EVENT, "contact.created"),
+        (names::EVENT_ID, "evt_01HXYZPAUSED00000000000000A"),
+        (names::SOURCE, "kirim"),
+    ];
+    let get = |name: &'static str| {
+        headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_bytes())
+    };
+    let mut intake = receiver.begin(get, None, t).unwrap();
+    intake.push(Bytes::from_static(body)).unwrap();
+    let webhook = intake.finish(t).unwrap();
+    let runs = Arc::clone(runs);
+    receiver
+        .process(
+            &webhook,
+            || async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                true
+            },
+            |succeeded| *succeeded,
+        )
+        .await
 }

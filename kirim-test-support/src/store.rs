@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use kirim_verify::flow::Outcome;
 use kirim_verify::flow::names;
-use kirim_verify::store::{Claim, ClaimToken, DedupKey, DedupStore, Settled};
-use kirim_verify::{Dedup, Receiver, Secret, Signer, Verifier, Webhook};
+use kirim_verify::store::{Claim, ClaimToken, DedupKey, DedupStore, Settled, StoreError};
+use kirim_verify::{Dedup, Receiver, Rejection, Secret, Signer, Verifier, Webhook};
 
 /// The short lease the timing cases use: long enough that the check right after a claim sees
 /// it on a loaded machine, short enough to wait out.
@@ -131,6 +131,8 @@ macro_rules! __store_cases {
         second_claim_is_in_progress,
         completed_key_is_done,
         released_key_is_free_again,
+        late_claim_is_released_with_its_own_token,
+        lost_claim_answer_does_not_hold_the_retry,
         stale_token_changes_nothing,
         expired_lease_frees_the_key,
         expired_retention_frees_the_key,
@@ -177,14 +179,25 @@ macro_rules! dedup_store_conformance {
 }
 
 async fn acquire<S: DedupStore>(store: &S, key: &DedupKey, lease: Duration) -> ClaimToken {
-    match store.claim(key, lease).await.expect("claim") {
-        Claim::Acquired(token) => token,
+    let token = token();
+    match store.claim(key, &token, lease).await.expect("claim") {
+        Claim::Acquired => token,
         other => panic!("a free key must be acquired, got {other:?}"),
     }
 }
 
+/// A fresh token, as the flow makes one for every claim.
+fn token() -> ClaimToken {
+    ClaimToken::generate().expect("claim token")
+}
+
+/// A claim under a fresh token.
+async fn claim<S: DedupStore>(store: &S, key: &DedupKey, lease: Duration) -> Claim {
+    store.claim(key, &token(), lease).await.expect("claim")
+}
+
 async fn assert_in_progress<S: DedupStore>(store: &S, key: &DedupKey) -> Duration {
-    match store.claim(key, LONG).await.expect("claim") {
+    match claim(store, key, LONG).await {
         Claim::InProgress { retry_after } => retry_after,
         other => panic!("a held key must be in progress, got {other:?}"),
     }
@@ -217,17 +230,18 @@ pub async fn completed_key_is_done<S: DedupStore>(store: &S) {
         Settled::Applied
     );
     for _ in 0..2 {
-        assert_eq!(store.claim(&key, LONG).await.expect("claim"), Claim::Done);
+        assert_eq!(claim(store, &key, LONG).await, Claim::Done);
     }
     // The holder cannot settle twice.
     assert_eq!(
         store.release(&key, &token).await.expect("release"),
         Settled::Stale
     );
-    assert_eq!(store.claim(&key, LONG).await.expect("claim"), Claim::Done);
+    assert_eq!(claim(store, &key, LONG).await, Claim::Done);
 }
 
-/// After `release`, the key can be acquired again, under a new token.
+/// After `release`, the key can be acquired again, under a new token; the old one no longer
+/// holds it.
 pub async fn released_key_is_free_again<S: DedupStore>(store: &S) {
     let key = unique_key("release");
     let first = acquire(store, &key, LONG).await;
@@ -237,6 +251,127 @@ pub async fn released_key_is_free_again<S: DedupStore>(store: &S) {
     );
     let second = acquire(store, &key, LONG).await;
     assert_ne!(first, second, "a new claim needs a new token");
+    assert_eq!(
+        store.release(&key, &first).await.expect("release"),
+        Settled::Stale
+    );
+    assert_in_progress(store, &key).await;
+}
+
+/// A claim whose answer was lost: the caller chose the token, so it releases the claim with it
+/// and the key is free at once, not after the lease. A release that arrives before its claim
+/// (the claim still on its way) changes nothing, and the claim then holds the key.
+pub async fn late_claim_is_released_with_its_own_token<S: DedupStore>(store: &S) {
+    let key = unique_key("lost-reply");
+    let lost = token();
+    // The store applied the claim; the caller never saw the answer.
+    let _unseen = store.claim(&key, &lost, LONG).await.expect("claim");
+    assert_eq!(
+        store.release(&key, &lost).await.expect("release"),
+        Settled::Applied
+    );
+    acquire(store, &key, LONG).await;
+
+    let early = unique_key("lost-reply-early");
+    let late = token();
+    assert_eq!(
+        store.release(&early, &late).await.expect("release"),
+        Settled::Stale
+    );
+    assert_eq!(
+        store.claim(&early, &late, LONG).await.expect("claim"),
+        Claim::Acquired
+    );
+    assert_in_progress(store, &early).await;
+    assert_eq!(
+        store.complete(&early, &late, LONG).await.expect("complete"),
+        Settled::Applied
+    );
+    assert_eq!(claim(store, &early, LONG).await, Claim::Done);
+}
+
+/// The flow over a store whose answer to the first claim is lost (the store applied it, the
+/// caller saw a timeout): the delivery is refused (503, Kirim retries), and the claim is
+/// released with its token, so Kirim's next retry is processed at once, not after the lease.
+pub async fn lost_claim_answer_does_not_hold_the_retry<S: DedupStore + Clone>(store: &S) {
+    let prefix = unique_prefix("lost-answer");
+    let losing = LosesFirstClaimAnswer {
+        store: store.clone(),
+        lost: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    };
+    let receiver = receiver_with(&losing, &prefix, &[SECRET]);
+    let now = now();
+    let id = "evt_01HXYZLOSTANSWER0000000000A";
+    let body = br#"{"id":"evt_01HXYZLOSTANSWER0000000000A","type":"contact.created","data":{}}"#;
+    let signature = signer().sign(now, body);
+    let outcome = deliver(
+        &receiver,
+        &signature,
+        "contact.created",
+        id,
+        body,
+        now,
+        true,
+    )
+    .await;
+    assert!(
+        matches!(outcome, Outcome::Refused(Rejection::Store(_))),
+        "a lost claim answer is a store failure, got {outcome:?}"
+    );
+    assert!(losing.lost.load(Ordering::SeqCst), "the answer was lost");
+    // Kirim's retry: re-signed a second later, the same event.
+    let retry_at = now + 1;
+    let retry = signer().sign(retry_at, body);
+    expect_handled(
+        deliver(
+            &receiver,
+            &retry,
+            "contact.created",
+            id,
+            body,
+            retry_at,
+            true,
+        )
+        .await,
+        "Kirim's retry after the lost answer",
+    );
+}
+
+/// A real store whose first claim is applied but answered as a timeout, as when the reply is
+/// lost on the way back.
+#[derive(Clone)]
+struct LosesFirstClaimAnswer<S> {
+    store: S,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<S: DedupStore + Clone> DedupStore for LosesFirstClaimAnswer<S> {
+    async fn claim(
+        &self,
+        key: &DedupKey,
+        token: &ClaimToken,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let claim = self.store.claim(key, token, lease).await?;
+        if self.lost.swap(true, Ordering::SeqCst) {
+            Ok(claim)
+        } else {
+            Err(StoreError::Timeout(Duration::from_secs(1)))
+        }
+    }
+
+    async fn complete(
+        &self,
+        key: &DedupKey,
+        token: &ClaimToken,
+        retention: Duration,
+    ) -> Result<Settled, StoreError> {
+        self.store.complete(key, token, retention).await
+    }
+
+    async fn release(&self, key: &DedupKey, token: &ClaimToken) -> Result<Settled, StoreError> {
+        self.store.release(key, token).await
+    }
 }
 
 /// A token that does not hold the key can neither complete nor release it, and the state stays
@@ -288,7 +423,7 @@ pub async fn stale_token_changes_nothing<S: DedupStore>(store: &S) {
         store.release(&key, &stranger).await.expect("release"),
         Settled::Stale
     );
-    assert_eq!(store.claim(&key, LONG).await.expect("claim"), Claim::Done);
+    assert_eq!(claim(store, &key, LONG).await, Claim::Done);
 }
 
 /// A claim whose lease ran out (a crashed worker) frees the key.
@@ -312,7 +447,7 @@ pub async fn expired_retention_frees_the_key<S: DedupStore>(store: &S) {
         store.complete(&key, &token, SHORT).await.expect("complete"),
         Settled::Applied
     );
-    assert_eq!(store.claim(&key, LONG).await.expect("claim"), Claim::Done);
+    assert_eq!(claim(store, &key, LONG).await, Claim::Done);
     tokio::time::sleep(SHORT + MARGIN).await;
     acquire(store, &key, LONG).await;
 }
@@ -338,7 +473,7 @@ pub async fn late_complete_after_reclaim_is_stale<S: DedupStore>(store: &S) {
         store.complete(&key, &fresh, LONG).await.expect("complete"),
         Settled::Applied
     );
-    assert_eq!(store.claim(&key, LONG).await.expect("claim"), Claim::Done);
+    assert_eq!(claim(store, &key, LONG).await, Claim::Done);
 }
 
 /// [`CONCURRENT_CLAIMS`] concurrent claims of one key: exactly one acquires, the others are
@@ -351,13 +486,13 @@ pub async fn concurrent_claims_acquire_once<S: DedupStore + Clone>(store: &S) {
         let (store, key, barrier) = (store.clone(), key.clone(), barrier.clone());
         tasks.spawn(async move {
             barrier.wait().await;
-            store.claim(&key, LONG).await.expect("claim")
+            claim(&store, &key, LONG).await
         });
     }
     let (mut acquired, mut in_progress) = (0, 0);
     while let Some(claim) = tasks.join_next().await {
         match claim.expect("claim task") {
-            Claim::Acquired(_) => acquired += 1,
+            Claim::Acquired => acquired += 1,
             Claim::InProgress { .. } => in_progress += 1,
             Claim::Done => panic!("nobody completed the key"),
             other => panic!("unexpected claim {other:?}"),

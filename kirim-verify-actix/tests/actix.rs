@@ -139,8 +139,8 @@ async fn web_json_and_bytes_still_work_after_the_middleware() {
     let expected = format!("contact.created evt_01HXYZABCDEFGHJKMNPQRSTVW1 Some(true) {id}");
     // Signed at another second than the first delivery (`t`) and its retry (`t - 1`): the
     // same bytes under the same `t` would be a replay.
-    let chunked = Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED)
-        .resigned(first_t - 5);
+    let chunked =
+        Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED).resigned(first_t - 5);
     let answer = send_chunked(json.addr, &chunked, 7).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),

@@ -76,9 +76,10 @@ pub(crate) async fn admit(
         Ok(Some(rejection_or_duplicate)) => rejection_or_duplicate,
         Err(error) => {
             crate::metrics::store_failure();
-            // Give back whatever was taken before the failure; the store is failing, so this
-            // is best effort and the leases bound the damage.
-            ticket.settle(false).await;
+            // Give back whatever was taken before the failure, the claim whose answer was lost
+            // included; the store is failing, so this is best effort and the leases bound the
+            // damage.
+            ticket.release_after_failure().await;
             match dedup.on_failure {
                 StoreFailure::FailClosed => Err(Rejection::Store(error)),
                 StoreFailure::FailOpen => {
@@ -110,8 +111,8 @@ async fn claim_both(
     replay: Option<Guard>,
 ) -> Result<Option<Result<Admission, Rejection>>, StoreError> {
     if let Some(Guard { key, bound }) = replay {
-        match dedup.store.claim(&key, dedup.lease).await? {
-            Claim::Acquired(token) => ticket.replay = Some((key, token)),
+        match claim_into(dedup, key, &mut ticket.replay).await? {
+            Claim::Acquired => {}
             // Bound: another genuine event of the same signed body; its event key decides.
             Claim::Done | Claim::InProgress { .. } if bound => {}
             Claim::Done => return Ok(Some(Ok(Admission::Duplicate))),
@@ -120,11 +121,8 @@ async fn claim_both(
             }
         }
     }
-    match dedup.store.claim(&event_key, dedup.lease).await? {
-        Claim::Acquired(token) => {
-            ticket.event = Some((event_key, token));
-            Ok(None)
-        }
+    match claim_into(dedup, event_key, &mut ticket.event).await? {
+        Claim::Acquired => Ok(None),
         Claim::Done => {
             // The event is done; remember this signed message as accepted too, so a re-send
             // of it under another event id is also a duplicate.
@@ -136,6 +134,23 @@ async fn claim_both(
             Ok(Some(Err(Rejection::InProgress { retry_after })))
         }
     }
+}
+
+/// Claims `key` under a fresh token, chosen before the call. The claim goes into `slot` when
+/// acquired, and also when the call failed: its answer may have been lost after the store
+/// applied it, so the failure path releases it with the same token instead of leaving the
+/// event to its lease.
+async fn claim_into(
+    dedup: &Dedup,
+    key: DedupKey,
+    slot: &mut Option<(DedupKey, ClaimToken)>,
+) -> Result<Claim, StoreError> {
+    let token = ClaimToken::generate()?;
+    let claim = dedup.store.claim(&key, &token, dedup.lease).await;
+    if matches!(claim, Ok(Claim::Acquired) | Err(_)) {
+        *slot = Some((key, token));
+    }
+    claim
 }
 
 /// The claims a delivery holds while its handler runs. Settled with the handler's outcome:
@@ -224,6 +239,16 @@ impl Ticket {
     /// logged with `tracing`; they never turn a success into an error: a possible duplicate
     /// later beats a lost event.
     pub(crate) async fn settle(&mut self, succeeded: bool) {
+        self.settle_all(succeeded, true).await;
+    }
+
+    /// Releases every claim after a store failure. A claim whose call failed may never have
+    /// landed, so a stale release is expected and not worth a warning.
+    async fn release_after_failure(&mut self) {
+        self.settle_all(false, false).await;
+    }
+
+    async fn settle_all(&mut self, succeeded: bool, warn_stale: bool) {
         let Some(store) = self.store.take() else {
             return;
         };
@@ -240,6 +265,7 @@ impl Ticket {
             };
             match result {
                 Ok(Settled::Applied) => {}
+                Ok(_) if !warn_stale => {}
                 Ok(_) => {
                     tracing::warn!(
                         key = %key,

@@ -1,7 +1,7 @@
-//! The dedup store contract: claims with a lease, completed or released by their token.
+//! The dedup store contract: claims with a lease, taken, completed and released under a token
+//! the caller chose.
 
 use alloc::boxed::Box;
-use alloc::string::String;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
@@ -13,9 +13,10 @@ use crate::key::DedupKey;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Claim {
-    /// The key was free (or its lease had expired): it is now held by this token, in progress,
-    /// until [`DedupStore::complete`], [`DedupStore::release`] or the lease runs out.
-    Acquired(ClaimToken),
+    /// The key was free (or its lease had expired): it is now held by the token given to
+    /// [`DedupStore::claim`], in progress, until [`DedupStore::complete`],
+    /// [`DedupStore::release`] or the lease runs out.
+    Acquired,
     /// The key was completed before and is still retained: a duplicate.
     Done,
     /// Another worker holds a live lease on the key.
@@ -36,22 +37,71 @@ pub enum Settled {
     Stale,
 }
 
-/// An opaque token naming one claim. Stores make them; only the holder of a claim can settle it.
+/// The number of characters of a [`ClaimToken`].
+pub const CLAIM_TOKEN_LEN: usize = 48;
+
+/// A token naming one claim, chosen by the caller before it claims: if the store's answer is
+/// lost (a timeout), the caller still knows the token and can release the claim, should it have
+/// landed, instead of leaving the event to wait out its lease.
+///
+/// Unique among all live claims of every process sharing a store: 128 random bits drawn once
+/// per process, then a per-process counter, as 48 lowercase hex digits. Whoever holds a token
+/// (and reaches the store) can settle its claim, which anyone reaching the store could do
+/// anyway; the randomness is for uniqueness across processes, not secrecy.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ClaimToken(String);
+pub struct ClaimToken {
+    /// ASCII hex digits only.
+    text: [u8; CLAIM_TOKEN_LEN],
+}
 
 impl ClaimToken {
-    /// Wraps a store-chosen token. It must be unique among all live claims on every process that
-    /// shares the store (a random 128-bit value, for a shared store).
-    #[must_use]
-    pub fn new(token: impl Into<String>) -> Self {
-        Self(token.into())
+    /// A fresh token for the next claim.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NoRandomness`] when the operating system gives no random bytes for this
+    /// process's prefix (only ever asked until it first succeeds).
+    #[cfg(feature = "std")]
+    pub fn generate() -> Result<Self, StoreError> {
+        use core::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::OnceLock;
+
+        static PREFIX: OnceLock<[u8; 32]> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+        let prefix = match PREFIX.get() {
+            Some(prefix) => prefix,
+            None => {
+                let mut random = [0_u8; 16];
+                getrandom::fill(&mut random).map_err(|e| StoreError::NoRandomness(Box::new(e)))?;
+                let mut prefix = [0_u8; 32];
+                hex_into(&random, &mut prefix);
+                // Two threads may race here: one prefix wins and both use it.
+                PREFIX.get_or_init(|| prefix)
+            }
+        };
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut text = [0_u8; CLAIM_TOKEN_LEN];
+        text[..32].copy_from_slice(prefix);
+        hex_into(&count.to_be_bytes(), &mut text[32..]);
+        Ok(Self { text })
     }
 
-    /// The token as the store wrote it.
+    /// The token as the store writes it: [`CLAIM_TOKEN_LEN`] lowercase hex digits.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Always hex; the fallback is never taken.
+        core::str::from_utf8(&self.text).unwrap_or_default()
+    }
+}
+
+/// Writes `bytes` as lowercase hex into `out`, two digits per byte, as far as `out` goes.
+#[cfg(feature = "std")]
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
     }
 }
 
@@ -79,6 +129,8 @@ pub enum StoreError {
     /// The store is at its bound and nothing in it may be dropped (every key is a claim in
     /// progress).
     Full,
+    /// No claim token could be made: the operating system gave no random bytes (the source).
+    NoRandomness(BoxError),
 }
 
 impl StoreError {
@@ -99,6 +151,7 @@ impl fmt::Display for StoreError {
             Self::Full => f.write_str(
                 "dedup store is full of claims in progress; raise its bound or lower the lease",
             ),
+            Self::NoRandomness(_) => f.write_str("no random bytes for a dedup claim token"),
         }
     }
 }
@@ -106,7 +159,7 @@ impl fmt::Display for StoreError {
 impl core::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            Self::Backend(error) => Some(&**error),
+            Self::Backend(error) | Self::NoRandomness(error) => Some(&**error),
             _ => None,
         }
     }
@@ -122,17 +175,23 @@ impl core::error::Error for StoreError {
 ///
 /// Each call must return within a bounded time of the store's choosing (say 1 s) with
 /// [`StoreError::Timeout`] rather than hang: Kirim gives the whole request 10 s. A store call
-/// that fails may still have been applied; the protocol is safe either way (a claim that is
-/// applied late expires after its lease).
+/// that fails may still have been applied; the protocol is safe either way. The caller picks
+/// the claim's token before the call, so after a failed claim it releases the key with that
+/// token (best effort): a claim that landed is freed at once, and one that lands later than
+/// the release expires after its lease. Calls on one key from one caller should reach the
+/// backend in the order they were made (one connection, or a queue), so that a release sent
+/// after a stalled claim is applied after it.
 ///
 /// Run the conformance suite (`kirim-test-support`) against any implementation.
 pub trait DedupStore: Send + Sync + 'static {
     /// Atomically: if the key is absent (or its lease or retention expired), set it in progress
-    /// under a fresh token for `lease` and return [`Claim::Acquired`]; if it is done, return
-    /// [`Claim::Done`]; if it is in progress, return [`Claim::InProgress`] with the lease left.
+    /// under `token` for `lease` and return [`Claim::Acquired`]; if it is done, return
+    /// [`Claim::Done`]; if it is in progress (under any token), return [`Claim::InProgress`]
+    /// with the lease left. The caller makes a new token for every claim.
     fn claim(
         &self,
         key: &DedupKey,
+        token: &ClaimToken,
         lease: Duration,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
@@ -158,9 +217,10 @@ impl<S: DedupStore> DedupStore for alloc::sync::Arc<S> {
     fn claim(
         &self,
         key: &DedupKey,
+        token: &ClaimToken,
         lease: Duration,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
-        (**self).claim(key, lease)
+        (**self).claim(key, token, lease)
     }
 
     fn complete(
@@ -188,6 +248,7 @@ pub(crate) trait ErasedStore: Send + Sync + 'static {
     fn claim<'a>(
         &'a self,
         key: &'a DedupKey,
+        token: &'a ClaimToken,
         lease: Duration,
     ) -> BoxFuture<'a, Result<Claim, StoreError>>;
     fn complete<'a>(
@@ -207,9 +268,10 @@ impl<S: DedupStore> ErasedStore for S {
     fn claim<'a>(
         &'a self,
         key: &'a DedupKey,
+        token: &'a ClaimToken,
         lease: Duration,
     ) -> BoxFuture<'a, Result<Claim, StoreError>> {
-        Box::pin(DedupStore::claim(self, key, lease))
+        Box::pin(DedupStore::claim(self, key, token, lease))
     }
 
     fn complete<'a>(
@@ -227,5 +289,32 @@ impl<S: DedupStore> ErasedStore for S {
         token: &'a ClaimToken,
     ) -> BoxFuture<'a, Result<Settled, StoreError>> {
         Box::pin(DedupStore::release(self, key, token))
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_share_a_random_prefix_and_count_up() {
+        let (a, b) = (
+            ClaimToken::generate().unwrap(),
+            ClaimToken::generate().unwrap(),
+        );
+        assert_ne!(a, b);
+        for token in [&a, &b] {
+            assert_eq!(token.as_str().len(), CLAIM_TOKEN_LEN);
+            assert!(
+                token
+                    .as_str()
+                    .bytes()
+                    .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+            );
+        }
+        assert_eq!(a.as_str()[..32], b.as_str()[..32]);
+        let count = |t: &ClaimToken| u64::from_str_radix(&t.as_str()[32..], 16).unwrap();
+        assert!(count(&b) > count(&a));
+        assert_eq!(alloc::format!("{a:?}"), "ClaimToken(…)");
     }
 }

@@ -67,7 +67,9 @@ pub use webhook::Webhook;
 /// it is asked about. Run `kirim-test-support`'s conformance suite against an implementation.
 pub mod store {
     pub use crate::dedup::DEFAULT_KEY_PREFIX;
-    pub use crate::dedup_store::{BoxError, Claim, ClaimToken, DedupStore, Settled, StoreError};
+    pub use crate::dedup_store::{
+        BoxError, CLAIM_TOKEN_LEN, Claim, ClaimToken, DedupStore, Settled, StoreError,
+    };
     pub use crate::key::{DedupKey, DefaultKeyStrategy, KeyStrategy, MAX_RAW_ID_BYTES};
 }
 

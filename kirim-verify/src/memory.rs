@@ -1,10 +1,8 @@
 //! The in-memory dedup store: one process, bounded, exact.
 
 use core::future::{Future, ready};
-use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 use std::collections::{BTreeMap, HashMap};
-use std::string::ToString;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -34,15 +32,16 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 /// # tokio_test_block_on(async {
 /// use std::time::Duration;
 /// use kirim_verify::MemoryStore;
-/// use kirim_verify::store::{Claim, DedupKey, DedupStore};
+/// use kirim_verify::store::{Claim, ClaimToken, DedupKey, DedupStore};
 ///
 /// let store = MemoryStore::new();
 /// let key = DedupKey::new("kirim:", "evt", "evt_1");
-/// let Claim::Acquired(token) = store.claim(&key, Duration::from_secs(30)).await? else {
-///     panic!("a new key is free");
-/// };
+/// let token = ClaimToken::generate()?;
+/// let lease = Duration::from_secs(30);
+/// assert_eq!(store.claim(&key, &token, lease).await?, Claim::Acquired);
 /// store.complete(&key, &token, Duration::from_secs(3600)).await?;
-/// assert_eq!(store.claim(&key, Duration::from_secs(30)).await?, Claim::Done);
+/// let retry = ClaimToken::generate()?;
+/// assert_eq!(store.claim(&key, &retry, lease).await?, Claim::Done);
 /// # Ok::<(), kirim_verify::store::StoreError>(())
 /// # });
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -52,7 +51,6 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 #[derive(Debug)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
-    next_token: AtomicU64,
     max_entries: usize,
 }
 
@@ -91,7 +89,6 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self {
             inner: Mutex::default(),
-            next_token: AtomicU64::new(1),
             max_entries: DEFAULT_MAX_ENTRIES,
         }
     }
@@ -125,7 +122,12 @@ impl MemoryStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn claim_now(&self, key: &DedupKey, lease: Duration) -> Result<Claim, StoreError> {
+    fn claim_now(
+        &self,
+        key: &DedupKey,
+        token: &ClaimToken,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
         let now = Instant::now();
         let mut inner = self.lock();
         inner.expire(now);
@@ -142,7 +144,6 @@ impl MemoryStore {
                 return Err(StoreError::Full);
             }
         }
-        let token = ClaimToken::new(self.next_token.fetch_add(1, Ordering::Relaxed).to_string());
         let deadline = inner.next_deadline(after(now, lease));
         let shared: Key = Arc::from(key.as_str());
         inner.leases.insert(deadline, Arc::clone(&shared));
@@ -153,7 +154,7 @@ impl MemoryStore {
                 deadline,
             },
         );
-        Ok(Claim::Acquired(token))
+        Ok(Claim::Acquired)
     }
 
     fn settle_now(&self, key: &DedupKey, token: &ClaimToken, retain: Option<Duration>) -> Settled {
@@ -234,9 +235,10 @@ impl DedupStore for MemoryStore {
     fn claim(
         &self,
         key: &DedupKey,
+        token: &ClaimToken,
         lease: Duration,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
-        ready(self.claim_now(key, lease))
+        ready(self.claim_now(key, token, lease))
     }
 
     fn complete(
@@ -266,10 +268,15 @@ mod tests {
     }
 
     fn acquire(store: &MemoryStore, id: &str, lease: Duration) -> ClaimToken {
-        match store.claim_now(&key(id), lease) {
-            Ok(Claim::Acquired(token)) => token,
+        let token = ClaimToken::generate().unwrap();
+        match store.claim_now(&key(id), &token, lease) {
+            Ok(Claim::Acquired) => token,
             other => panic!("{id}: {other:?}"),
         }
+    }
+
+    fn claim(store: &MemoryStore, id: &str, lease: Duration) -> Result<Claim, StoreError> {
+        store.claim_now(&key(id), &ClaimToken::generate().unwrap(), lease)
     }
 
     #[test]
@@ -288,20 +295,14 @@ mod tests {
         let _d = acquire(&store, "d", long);
         assert_eq!(store.len(), 3);
         assert!(matches!(
-            store.claim_now(&key("c"), long),
+            claim(&store, "c", long),
             Ok(Claim::InProgress { .. })
         ));
-        assert_eq!(store.claim_now(&key("b"), long).ok(), Some(Claim::Done));
+        assert_eq!(claim(&store, "b", long).ok(), Some(Claim::Done));
         // "a" was forgotten: it can be claimed again, evicting "b", the last done key...
-        assert!(matches!(
-            store.claim_now(&key("a"), long),
-            Ok(Claim::Acquired(_))
-        ));
+        assert!(matches!(claim(&store, "a", long), Ok(Claim::Acquired)));
         // ...and now every key is a claim in progress: the store refuses a new one.
-        assert!(matches!(
-            store.claim_now(&key("e"), long),
-            Err(StoreError::Full)
-        ));
+        assert!(matches!(claim(&store, "e", long), Err(StoreError::Full)));
         let inner = store.lock();
         assert_eq!(
             (inner.done.len(), inner.completed.len(), inner.leases.len()),
@@ -314,17 +315,14 @@ mod tests {
         let store = MemoryStore::new();
         let token = acquire(&store, "x", Duration::MAX);
         assert!(matches!(
-            store.claim_now(&key("x"), Duration::MAX),
+            claim(&store, "x", Duration::MAX),
             Ok(Claim::InProgress { .. })
         ));
         assert_eq!(
             store.settle_now(&key("x"), &token, Some(Duration::MAX)),
             Settled::Applied
         );
-        assert_eq!(
-            store.claim_now(&key("x"), Duration::MAX).ok(),
-            Some(Claim::Done)
-        );
+        assert_eq!(claim(&store, "x", Duration::MAX).ok(), Some(Claim::Done));
     }
 
     #[test]
@@ -333,20 +331,17 @@ mod tests {
         let long = Duration::from_secs(3600);
         let b = acquire(&store, "b", long);
         let _c = acquire(&store, "c", long);
-        assert!(matches!(
-            store.claim_now(&key("d"), long),
-            Err(StoreError::Full)
-        ));
+        assert!(matches!(claim(&store, "d", long), Err(StoreError::Full)));
         // "b" is still held by its worker, who completes it.
         assert!(matches!(
-            store.claim_now(&key("b"), long),
+            claim(&store, "b", long),
             Ok(Claim::InProgress { .. })
         ));
         assert_eq!(
             store.settle_now(&key("b"), &b, Some(long)),
             Settled::Applied
         );
-        assert_eq!(store.claim_now(&key("b"), long).ok(), Some(Claim::Done));
+        assert_eq!(claim(&store, "b", long).ok(), Some(Claim::Done));
     }
 
     #[test]
