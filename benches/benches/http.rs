@@ -27,7 +27,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kirim_test_support::http::{Delivery, ROUTE, SECRET, fixtures};
+use kirim_test_support::http::{ROUTE, SECRET, SignedRequest, fixtures};
 use kirim_verify::{Dedup, MemoryStore, Receiver, Secret, Signer, Verifier};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -112,14 +112,15 @@ impl Requests {
             let mut body = fixtures::CONTACT_CREATED.to_vec();
             body[at..at + FIXTURE_ID.len()].copy_from_slice(id.as_bytes());
             let signature = self.signer.sign(now, &body);
-            let delivery = Delivery::signed("contact.created", &id, "kirim", &body, &signature);
+            let delivery =
+                SignedRequest::signed("contact.created", &id, "kirim", &body, &signature);
             batches[(i % connections as u64) as usize].push(serialize(&delivery));
         }
         batches
     }
 }
 
-fn serialize(delivery: &Delivery) -> Vec<u8> {
+fn serialize(delivery: &SignedRequest) -> Vec<u8> {
     let mut head = format!("POST {ROUTE} HTTP/1.1\r\nhost: 127.0.0.1\r\n");
     for (name, value) in &delivery.headers {
         head.push_str(&format!("{name}: {value}\r\n"));

@@ -109,3 +109,73 @@ pub async fn closed_after(stream: &mut TcpStream, within: Duration) -> Option<Du
     };
     tokio::time::timeout(within, closing).await.ok()
 }
+
+/// The memory flood against a receiver at `addr`: 2 000 connections that declare a 1 MiB body
+/// and send two bytes of it, held open while a valid delivery is sent. A receiver that reserved
+/// the declared length would need 2 GiB; run it under an address-space ceiling below that.
+///
+/// # Panics
+///
+/// When the valid delivery is not answered 200 `ok` during the flood.
+pub async fn valid_delivery_during_a_declared_length_flood(addr: SocketAddr) -> Vec<TcpStream> {
+    let held = declare_large_send_two_bytes(addr, 2000).await;
+    let valid = crate::http::SignedRequest::kirim(
+        "contact.created",
+        &crate::http::unique_id("evt"),
+        crate::http::fixtures::CONTACT_CREATED,
+    );
+    let answer = crate::http::send(addr, &valid).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, "ok"),
+        "{answer:?}"
+    );
+    held
+}
+
+/// The slow-connection attack against a receiver at `addr` configured with a tolerance of
+/// `tolerance`: 500 idle connections and 200 forged bodies sent a byte a second. A valid
+/// delivery must be answered within 2 s meanwhile; the idle connections must be closed at the
+/// receiver's head deadline (within 10 s), and the trickled ones once their signed timestamp
+/// leaves the tolerance (within the tolerance and 4 s).
+///
+/// # Panics
+///
+/// When any of these does not hold.
+pub async fn idle_and_trickling_connections_leave_room(addr: SocketAddr, tolerance: Duration) {
+    let mut idle_streams = idle(addr, 500).await;
+    let trickling = trickle(addr, 200, Duration::from_secs(1)).await;
+
+    let valid = crate::http::SignedRequest::kirim(
+        "contact.created",
+        &crate::http::unique_id("evt"),
+        crate::http::fixtures::CONTACT_CREATED,
+    );
+    let started = std::time::Instant::now();
+    let answer = crate::http::send(addr, &valid).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, "ok"),
+        "{answer:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    for stream in idle_streams.iter_mut().take(25) {
+        let closed = closed_after(stream, Duration::from_secs(10)).await;
+        assert!(
+            closed.is_some(),
+            "an idle connection outlived the head deadline"
+        );
+    }
+    for task in trickling {
+        let held = task.await.unwrap_or_default();
+        assert!(
+            held < tolerance + Duration::from_secs(4),
+            "a trickled forged body held on for {held:?}"
+        );
+    }
+}

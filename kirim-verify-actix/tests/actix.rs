@@ -13,7 +13,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{Error, HttpResponse, web};
 use kirim_test_support::http::{
-    Delivery, LIMIT, Probe, ROUTE, SECRET, fixtures, receiver, send, send_chunked,
+    LIMIT, Probe, ROUTE, SECRET, SignedRequest, fixtures, receiver, send, send_chunked,
 };
 use kirim_verify::flow::{bodies, names};
 use kirim_verify::{Secret, Signer};
@@ -32,7 +32,7 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn forged(delivery: Delivery) -> Delivery {
+fn forged(delivery: SignedRequest) -> SignedRequest {
     let other = Signer::new([Secret::new("whsec_someone_else").unwrap()]).unwrap();
     let signature = other.sign(now(), &delivery.body);
     delivery.with_header(names::SIGNATURE, &signature)
@@ -121,7 +121,7 @@ async fn web_json_and_bytes_still_work_after_the_middleware() {
     let json = behind_the_middleware(typed).await;
     let id = unique_id();
     let expected = format!("contact.created evt_01HXYZABCDEFGHJKMNPQRSTVW1 Some(true) {id}");
-    let delivery = Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED);
+    let delivery = SignedRequest::kirim("contact.created", &id, fixtures::CONTACT_CREATED);
     let answer = send(json.addr, &delivery).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
@@ -139,8 +139,8 @@ async fn web_json_and_bytes_still_work_after_the_middleware() {
     let expected = format!("contact.created evt_01HXYZABCDEFGHJKMNPQRSTVW1 Some(true) {id}");
     // Signed at another second than the first delivery (`t`) and its retry (`t - 1`): the
     // same bytes under the same `t` would be a replay.
-    let chunked =
-        Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED).resigned(first_t - 5);
+    let chunked = SignedRequest::kirim("contact.created", &id, fixtures::CONTACT_CREATED)
+        .resigned(first_t - 5);
     let answer = send_chunked(json.addr, &chunked, 7).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
@@ -149,7 +149,7 @@ async fn web_json_and_bytes_still_work_after_the_middleware() {
 
     let bytes = behind_the_middleware(raw).await;
     let expected = format!("{} true", fixtures::MESSAGE_RECEIVED.len());
-    let delivery = Delivery::meta("message.received", "wamid.1", fixtures::MESSAGE_RECEIVED);
+    let delivery = SignedRequest::meta("message.received", "wamid.1", fixtures::MESSAGE_RECEIVED);
     let answer = send_chunked(bytes.addr, &delivery, 100).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
@@ -168,14 +168,14 @@ async fn invalid_json_is_400_and_releases_the_claim() {
         );
     })
     .await;
-    let good = Delivery::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED);
+    let good = SignedRequest::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED);
     let answer = send(server.addr, &good).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
         (200, "contact.created")
     );
 
-    let bad = Delivery::kirim("contact.created", &unique_id(), b"{\"id\": 1, \"type\": [");
+    let bad = SignedRequest::kirim("contact.created", &unique_id(), b"{\"id\": 1, \"type\": [");
     let answer = send(server.addr, &bad).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
@@ -226,7 +226,7 @@ async fn middleware_order_outside_sees_everything_inside_only_admitted() {
         |answer: &kirim_test_support::http::Answer, name: &str| answer.headers.get(name).cloned();
 
     let id = unique_id();
-    let first = Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED);
+    let first = SignedRequest::kirim("contact.created", &id, fixtures::CONTACT_CREATED);
     let answer = send(server.addr, &first).await;
     assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
     assert_eq!(header(&answer, "x-outer").as_deref(), Some("seen"));
@@ -244,7 +244,7 @@ async fn middleware_order_outside_sees_everything_inside_only_admitted() {
     assert_eq!(header(&answer, "x-outer").as_deref(), Some("seen"));
     assert_eq!(header(&answer, "x-inner-event"), None);
 
-    let bad = forged(Delivery::kirim(
+    let bad = forged(SignedRequest::kirim(
         "contact.created",
         &unique_id(),
         fixtures::CONTACT_CREATED,
@@ -259,7 +259,7 @@ async fn middleware_order_outside_sees_everything_inside_only_admitted() {
 
     // An `Err` from inside releases the claim: Kirim's retry is processed.
     let refused_id = unique_id();
-    let refused = Delivery::kirim("contact.updated", &refused_id, fixtures::CONTACT_UPDATED)
+    let refused = SignedRequest::kirim("contact.updated", &refused_id, fixtures::CONTACT_UPDATED)
         .with_header("x-test-inner-error", "1");
     assert_eq!(send(server.addr, &refused).await.status, 503);
     let retry = refused.retry().without_header("x-test-inner-error");
@@ -279,7 +279,7 @@ async fn extractor_without_the_middleware_refuses_loudly() {
             .route(ROUTE, web::post().to(support::probe_handler));
     })
     .await;
-    let delivery = Delivery::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED);
+    let delivery = SignedRequest::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED);
     let answer = send(server.addr, &delivery).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
@@ -316,15 +316,15 @@ async fn logs_never_carry_secrets_or_bodies() {
     let marker = "body-marker-that-must-not-be-logged";
     // serde_json would quote the value in its message: `invalid type: string "…"`.
     let body = format!("{{\"id\":\"x\",\"type\":\"y\",\"livemode\":\"{marker}\"}}");
-    let bad_json = Delivery::kirim("contact.created", &unique_id(), body.as_bytes());
+    let bad_json = SignedRequest::kirim("contact.created", &unique_id(), body.as_bytes());
     assert_eq!(send(server.addr, &bad_json).await.status, 400);
-    let forged_one = forged(Delivery::kirim(
+    let forged_one = forged(SignedRequest::kirim(
         "contact.created",
         &unique_id(),
         body.as_bytes(),
     ));
     assert_eq!(send(server.addr, &forged_one).await.status, 401);
-    let oversized = Delivery::kirim("contact.created", &unique_id(), &vec![b'q'; LIMIT + 1]);
+    let oversized = SignedRequest::kirim("contact.created", &unique_id(), &vec![b'q'; LIMIT + 1]);
     assert_eq!(
         send_chunked(server.addr, &oversized, 4096).await.status,
         413
@@ -373,7 +373,7 @@ async fn on_the_post_route_other_methods_still_get_405() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
 
-    let delivery = Delivery::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED);
+    let delivery = SignedRequest::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED);
     let answer = send(server.addr, &delivery).await;
     assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
     assert_eq!(probe.calls().len(), 1);
@@ -397,7 +397,7 @@ async fn a_panic_is_answered_500_and_logged_with_its_message() {
         }
     })
     .await;
-    let delivery = Delivery::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED)
+    let delivery = SignedRequest::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED)
         .with_header(kirim_test_support::http::BEHAVIOUR_HEADER, "panic");
     let answer = send(server.addr, &delivery).await;
     assert_eq!(
@@ -438,7 +438,7 @@ async fn a_client_that_hangs_up_leaves_the_handler_to_settle_its_claims() {
     })
     .await;
     let id = unique_id();
-    let slow = Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED)
+    let slow = SignedRequest::kirim("contact.created", &id, fixtures::CONTACT_CREATED)
         .with_header(kirim_test_support::http::BEHAVIOUR_HEADER, "sleep-1000");
     let started = std::time::Instant::now();
     // Hang up a fifth of the way into the one-second handler.

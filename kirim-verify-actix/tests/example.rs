@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use kirim_test_support::http::{Delivery, SECRET, fixtures, send};
+use kirim_test_support::http::{SECRET, SignedRequest, fixtures, send};
 use kirim_verify::flow::{bodies, names};
 use kirim_verify::{Secret, Signer};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -218,7 +218,7 @@ async fn serves_ok_duplicate_and_401() {
     assert_eq!(example.lines_with("dedup store: memory").await.len(), 1);
 
     let id = "evt_01HXYZABCDEFGHJKMNPQRSTVW1";
-    let first = Delivery::kirim("contact.created", id, fixtures::CONTACT_CREATED);
+    let first = SignedRequest::kirim("contact.created", id, fixtures::CONTACT_CREATED);
     let answer = send(example.addr, &first).await;
     assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
 
@@ -261,7 +261,7 @@ async fn with_redis_url_dedup_outlives_a_restart() {
         .unwrap();
     let url = redis.url();
     let id = "evt_01HXYZABCDEFGHJKMNPQRSTVW2";
-    let first = Delivery::kirim("contact.created", id, fixtures::CONTACT_CREATED);
+    let first = SignedRequest::kirim("contact.created", id, fixtures::CONTACT_CREATED);
 
     let example = start(Some(&url)).await;
     assert_eq!(example.lines_with("dedup store: redis").await.len(), 1);
@@ -287,14 +287,9 @@ async fn with_redis_url_dedup_outlives_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_declared_lengths_cost_nothing_under_a_memory_ceiling() {
     let mut example = start_with(&[], Some(1024 * 1024)).await;
-    let held = kirim_test_support::attack::declare_large_send_two_bytes(example.addr, 2000).await;
-    let valid = Delivery::kirim(
-        "contact.created",
-        "evt_01HXYZFLOOD00000000000000A",
-        fixtures::CONTACT_CREATED,
-    );
-    let answer = send(example.addr, &valid).await;
-    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
+    let held =
+        kirim_test_support::attack::valid_delivery_during_a_declared_length_flood(example.addr)
+            .await;
     assert!(
         example.child.try_wait().unwrap().is_none(),
         "the receiver died under the flood"
@@ -311,36 +306,6 @@ async fn idle_and_trickling_connections_do_not_starve_a_valid_delivery() {
     use kirim_test_support::attack;
     let example = start_with(&[("KIRIM_TOLERANCE_SECS", "3")], None).await;
     let addr = example.addr;
-    let mut idle = attack::idle(addr, 500).await;
-    let trickling = attack::trickle(addr, 200, Duration::from_secs(1)).await;
-
-    let valid = Delivery::kirim(
-        "contact.created",
-        "evt_01HXYZSTARVE0000000000000A",
-        fixtures::CONTACT_CREATED,
-    );
-    let started = std::time::Instant::now();
-    let answer = send(addr, &valid).await;
-    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-
-    for stream in idle.iter_mut().take(25) {
-        let closed = attack::closed_after(stream, Duration::from_secs(10)).await;
-        assert!(
-            closed.is_some(),
-            "an idle connection outlived the head deadline"
-        );
-    }
-    for task in trickling {
-        let held = task.await.unwrap();
-        assert!(
-            held < Duration::from_secs(7),
-            "a trickled forged body held on for {held:?}"
-        );
-    }
+    attack::idle_and_trickling_connections_leave_room(addr, Duration::from_secs(3)).await;
     example.stop().await;
 }

@@ -8,7 +8,7 @@
 mod support;
 
 use actix_web::{HttpResponse, web};
-use kirim_test_support::http::{Delivery, ROUTE, fixtures, receiver, send};
+use kirim_test_support::http::{ROUTE, SignedRequest, fixtures, receiver, send};
 use kirim_verify::Event;
 use kirim_verify_actix::{KirimMiddleware, KirimWebhook};
 
@@ -50,7 +50,7 @@ async fn handlers_get_typed_events() {
     })
     .await;
 
-    let received = Delivery::meta(
+    let received = SignedRequest::meta(
         "message.received",
         "wamid.typed.1",
         fixtures::MESSAGE_RECEIVED,
@@ -61,7 +61,7 @@ async fn handlers_get_typed_events() {
         (200, "from 628111111111 Halo, mau tanya soal pesanan")
     );
 
-    let updated = Delivery::kirim(
+    let updated = SignedRequest::kirim(
         "contact.updated",
         "evt_01HXYZTYPEDEVENTACTIX00001",
         fixtures::CONTACT_UPDATED,
@@ -75,7 +75,7 @@ async fn handlers_get_typed_events() {
     // A Meta body that lost its `object`: the handler answered 500 (Kirim retries), and the
     // middleware released the claim, so the retry is processed, not answered `duplicate`.
     let body = br#"{"entry":[]}"#;
-    let broken = Delivery::meta("message.received", "wamid.typed.2", body);
+    let broken = SignedRequest::meta("message.received", "wamid.typed.2", body);
     let answer = send(server.addr, &broken).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),

@@ -11,7 +11,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
 use axum::{Extension, Router};
 use bytes::Bytes;
-use kirim_test_support::http::{Delivery, ROUTE, fixtures, receiver, send, send_chunked, verifier};
+use kirim_test_support::http::{
+    ROUTE, SignedRequest, fixtures, receiver, send, send_chunked, verifier,
+};
 use kirim_verify::flow::bodies;
 use kirim_verify::{Receiver, Secret, Signer};
 use kirim_verify_axum::{KirimLayer, KirimRejection, KirimWebhook};
@@ -106,7 +108,7 @@ async fn layer_hands_the_extractor_the_delivery_in_any_position() {
     let addr = serve(app).await;
 
     let id = event_id();
-    let delivery = Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED)
+    let delivery = SignedRequest::kirim("contact.created", &id, fixtures::CONTACT_CREATED)
         .with_header("x-kirim-attempt", "3");
     let answer = send(addr, &delivery).await;
     assert_eq!(answer.status, 200, "{answer:?}");
@@ -120,7 +122,7 @@ async fn layer_hands_the_extractor_the_delivery_in_any_position() {
     // No dedup configured: the same delivery again is handled again.
     assert_eq!(send(addr, &delivery).await.status, 200);
 
-    let forged = Delivery::signed(
+    let forged = SignedRequest::signed(
         "contact.created",
         &id,
         "kirim",
@@ -153,7 +155,7 @@ async fn extractor_without_the_layer_refuses_loudly() {
     let app = Router::new().route(ROUTE, post(handler));
     let addr = serve(app).await;
 
-    let delivery = Delivery::kirim("contact.created", &event_id(), fixtures::CONTACT_CREATED);
+    let delivery = SignedRequest::kirim("contact.created", &event_id(), fixtures::CONTACT_CREATED);
     let answer = send(addr, &delivery).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
@@ -185,20 +187,20 @@ async fn default_body_limit_smaller_than_ours_wins() {
         let fits = vec![b'y'; 1000];
         let declared = send(
             addr,
-            &Delivery::kirim("contact.created", &event_id(), &over),
+            &SignedRequest::kirim("contact.created", &event_id(), &over),
         )
         .await;
         assert_eq!(declared.status, 413, "{what}, content-length: {declared:?}");
         let chunked = send_chunked(
             addr,
-            &Delivery::kirim("contact.created", &event_id(), &over),
+            &SignedRequest::kirim("contact.created", &event_id(), &over),
             300,
         )
         .await;
         assert_eq!(chunked.status, 413, "{what}, chunked: {chunked:?}");
         let answer = send_chunked(
             addr,
-            &Delivery::kirim("contact.created", &event_id(), &fits),
+            &SignedRequest::kirim("contact.created", &event_id(), &fits),
             300,
         )
         .await;
@@ -221,13 +223,17 @@ async fn disabling_axums_limit_leaves_ours() {
         .layer(DefaultBodyLimit::disable());
     let addr = serve(app).await;
     let big = vec![b'z'; 2_500_000];
-    let answer = send(addr, &Delivery::kirim("contact.created", &event_id(), &big)).await;
+    let answer = send(
+        addr,
+        &SignedRequest::kirim("contact.created", &event_id(), &big),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(answer.body.ends_with(" 2500000"), "{}", answer.body);
     let over = vec![b'z'; limit + 1];
     let answer = send(
         addr,
-        &Delivery::kirim("contact.created", &event_id(), &over),
+        &SignedRequest::kirim("contact.created", &event_id(), &over),
     )
     .await;
     assert_eq!(
@@ -262,7 +268,7 @@ async fn typed_json_is_400_when_malformed() {
     );
     let addr = serve(app).await;
 
-    let good = Delivery::kirim("contact.created", &event_id(), fixtures::CONTACT_CREATED);
+    let good = SignedRequest::kirim("contact.created", &event_id(), fixtures::CONTACT_CREATED);
     let answer = send(addr, &good).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
@@ -271,7 +277,7 @@ async fn typed_json_is_400_when_malformed() {
 
     let secret_word = "SENSITIVE-PAYLOAD-WORD";
     let malformed = format!("{{\"id\": \"evt_1\", \"type\": {secret_word}}}");
-    let bad = Delivery::kirim("contact.created", &event_id(), malformed.as_bytes());
+    let bad = SignedRequest::kirim("contact.created", &event_id(), malformed.as_bytes());
     let answer = send(addr, &bad).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
@@ -298,7 +304,7 @@ async fn refusals_are_generic_to_the_caller_and_precise_in_the_log() {
     );
     let addr = serve(app).await;
 
-    let good = Delivery::kirim("contact.created", &event_id(), fixtures::CONTACT_CREATED);
+    let good = SignedRequest::kirim("contact.created", &event_id(), fixtures::CONTACT_CREATED);
     let body = fixtures::CONTACT_CREATED;
     let forged = good
         .clone()
@@ -351,7 +357,7 @@ async fn layer_puts_the_body_back() {
         post(handler).route_layer(KirimLayer::new(Arc::clone(&shared))),
     );
     let addr = serve(app).await;
-    let delivery = Delivery::meta(
+    let delivery = SignedRequest::meta(
         "message.received",
         "wamid.HBgNlayer",
         fixtures::MESSAGE_RECEIVED,

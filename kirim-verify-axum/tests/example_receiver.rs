@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kirim_test_support::attack;
-use kirim_test_support::http::{Delivery, SECRET, fixtures, send};
+use kirim_test_support::http::{SECRET, SignedRequest, fixtures, send};
 use kirim_verify::flow::bodies;
 use kirim_verify::{Secret, Signer};
 
@@ -211,7 +211,7 @@ async fn serves_signed_deliveries() {
     let addr = listening_addr(&receiver);
 
     let id = "evt_01HXYZABCDEFGHJKMNPQRSTVW1";
-    let first = Delivery::kirim("contact.created", id, fixtures::CONTACT_CREATED);
+    let first = SignedRequest::kirim("contact.created", id, fixtures::CONTACT_CREATED);
     let answer = send(addr, &first).await;
     assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
     // The worker processed it after the ack, and logged what it processed.
@@ -275,7 +275,7 @@ async fn instances_share_dedup_through_redis() {
     let (one_addr, two_addr) = (listening_addr(&one), listening_addr(&two));
 
     let id = "evt_01HXYZABCDEFGHJKMNPQRSTVW2";
-    let first = Delivery::kirim("contact.updated", id, fixtures::CONTACT_UPDATED);
+    let first = SignedRequest::kirim("contact.updated", id, fixtures::CONTACT_UPDATED);
     let answer = send(one_addr, &first).await;
     assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
     one.wait_for(&["processed webhook", id]);
@@ -291,7 +291,7 @@ async fn instances_share_dedup_through_redis() {
     // Redis gone: the instance fails closed, 503 with Retry-After, so Kirim retries later;
     // the operator's log says why (at warn), and no handler ran.
     redis.kill();
-    let next = Delivery::kirim(
+    let next = SignedRequest::kirim(
         "conversation.closed",
         "evt_01HXYZABCDEFGHJKMNPQRSTVWY",
         fixtures::CONVERSATION_CLOSED,
@@ -322,7 +322,7 @@ async fn serves_its_counters_on_the_metrics_listener() {
     receiver.wait_for(&["metrics on"]);
     let addr = listening_addr(&receiver);
 
-    let first = Delivery::kirim(
+    let first = SignedRequest::kirim(
         "contact.created",
         "evt_01HXYZMETRICS000000000000A",
         fixtures::CONTACT_CREATED,
@@ -361,14 +361,7 @@ async fn forged_declared_lengths_cost_nothing_under_a_memory_ceiling() {
     command.env("KIRIM_WEBHOOK_SECRETS", format!("current={SECRET}"));
     let mut receiver = Running::start(command);
     let addr = listening_addr(&receiver);
-    let held = attack::declare_large_send_two_bytes(addr, 2000).await;
-    let valid = Delivery::kirim(
-        "contact.created",
-        "evt_01HXYZFLOOD00000000000000A",
-        fixtures::CONTACT_CREATED,
-    );
-    let answer = send(addr, &valid).await;
-    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
+    let held = attack::valid_delivery_during_a_declared_length_flood(addr).await;
     assert!(
         receiver.child.try_wait().unwrap().is_none(),
         "the receiver died under the flood"
@@ -387,35 +380,5 @@ async fn idle_and_trickling_connections_do_not_starve_a_valid_delivery() {
         .env("KIRIM_TOLERANCE_SECS", "3");
     let receiver = Running::start(command);
     let addr = listening_addr(&receiver);
-    let mut idle = attack::idle(addr, 500).await;
-    let trickling = attack::trickle(addr, 200, Duration::from_secs(1)).await;
-
-    let valid = Delivery::kirim(
-        "contact.created",
-        "evt_01HXYZSTARVE0000000000000A",
-        fixtures::CONTACT_CREATED,
-    );
-    let started = Instant::now();
-    let answer = send(addr, &valid).await;
-    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-
-    for stream in idle.iter_mut().take(25) {
-        let closed = attack::closed_after(stream, Duration::from_secs(10)).await;
-        assert!(
-            closed.is_some(),
-            "an idle connection outlived the head deadline"
-        );
-    }
-    for task in trickling {
-        let held = task.await.unwrap();
-        assert!(
-            held < Duration::from_secs(7),
-            "a trickled forged body held on for {held:?}"
-        );
-    }
+    attack::idle_and_trickling_connections_leave_room(addr, Duration::from_secs(3)).await;
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::post;
-use kirim_test_support::http::{Delivery, ROUTE, fixtures, receiver, send};
+use kirim_test_support::http::{ROUTE, SignedRequest, fixtures, receiver, send};
 use kirim_verify::Event;
 use kirim_verify_axum::{KirimLayer, KirimWebhook};
 
@@ -49,7 +49,7 @@ async fn serve() -> SocketAddr {
 async fn handlers_get_typed_events() {
     let addr = serve().await;
 
-    let status = Delivery::meta(
+    let status = SignedRequest::meta(
         "message.status",
         fixtures::STATUS_WAMID,
         fixtures::MESSAGE_STATUS_DELIVERED,
@@ -61,7 +61,7 @@ async fn handlers_get_typed_events() {
         (200, expected.as_str())
     );
 
-    let contact = Delivery::kirim(
+    let contact = SignedRequest::kirim(
         "contact.created",
         "evt_01HXYZTYPEDEVENTAXUM000001",
         fixtures::CONTACT_CREATED,
@@ -72,7 +72,7 @@ async fn handlers_get_typed_events() {
         (200, "contact John Doe")
     );
 
-    let unknown = Delivery::kirim(
+    let unknown = SignedRequest::kirim(
         "customer.merged",
         "evt_01HXYZTYPEDEVENTAXUM000002",
         br#"{"id":"evt_01HXYZTYPEDEVENTAXUM000002","type":"customer.merged"}"#,
@@ -88,7 +88,7 @@ async fn handlers_get_typed_events() {
 async fn a_body_that_no_longer_matches_reaches_the_handler_with_its_bytes() {
     let addr = serve().await;
     let body = br#"{"id":"evt_01HXYZTYPEDEVENTAXUM000003","type":"contact.created","created_at":"2026-05-23T10:00:00Z","data":{"contact":{"id":42}}}"#;
-    let changed = Delivery::kirim("contact.created", "evt_01HXYZTYPEDEVENTAXUM000003", body);
+    let changed = SignedRequest::kirim("contact.created", "evt_01HXYZTYPEDEVENTAXUM000003", body);
     let answer = send(addr, &changed).await;
     assert_eq!(
         answer.status, 200,
