@@ -15,6 +15,9 @@ const MAX_TIMESTAMP_DIGITS: usize = 19;
 /// Length of one decoded `v1` digest (HMAC-SHA256 output).
 pub(crate) const DIGEST_LEN: usize = 32;
 
+/// Length of a bare `v1=<64 hex>` element.
+const V1_ELEMENT: usize = 3 + 2 * DIGEST_LEN;
+
 /// Why a `X-Kirim-Signature` value was rejected before any HMAC was computed.
 ///
 /// Every variant means the same thing to the sender (answer 400): the header is not in the form
@@ -98,47 +101,87 @@ impl SignatureHeader {
     /// [`MalformedHeader`] names the first rule the value breaks.
     #[inline]
     pub fn parse(value: &[u8]) -> Result<Self, MalformedHeader> {
+        let mut header = Self::EMPTY;
+        header.parse_into(value)?;
+        Ok(header)
+    }
+
+    /// No timestamp, no digest: what [`parse_into`](Self::parse_into) fills.
+    pub(crate) const EMPTY: Self = Self {
+        timestamp: 0,
+        digits: [0; MAX_TIMESTAMP_DIGITS],
+        digit_count: 0,
+        digests: [[0; DIGEST_LEN]; MAX_SIGNATURES],
+        count: 0,
+    };
+
+    /// [`parse`](Self::parse) into an [`EMPTY`](Self::EMPTY) header in place, so the verifier
+    /// does not move the half-kilobyte of digests around.
+    pub(crate) fn parse_into(&mut self, value: &[u8]) -> Result<(), MalformedHeader> {
         if value.len() > MAX_HEADER_BYTES {
             return Err(MalformedHeader::TooLong);
         }
-        let mut timestamp = None;
-        let mut header = Self {
-            timestamp: 0,
-            digits: [0; MAX_TIMESTAMP_DIGITS],
-            digit_count: 0,
-            digests: [[0; DIGEST_LEN]; MAX_SIGNATURES],
-            count: 0,
-        };
-        for element in value.split(|&b| b == b',') {
-            let element = trim_blanks(element);
-            let Some(eq) = element.iter().position(|&b| b == b'=') else {
-                continue;
+        let mut has_timestamp = false;
+        let mut rest = value;
+        loop {
+            // An element is what lies before the next `,`. A bare `v1=<64 characters>` followed
+            // by `,` or the end, the common case, is taken without searching its 64 characters
+            // for a `,`: if one were among them, they would not be 64 hex digits, and the
+            // element the search would find is no valid `v1` either, so the answer is the same.
+            let end = if rest.len() >= V1_ELEMENT
+                && rest.starts_with(b"v1=")
+                && rest.get(V1_ELEMENT).is_none_or(|&b| b == b',')
+            {
+                Some(V1_ELEMENT).filter(|&end| end < rest.len())
+            } else {
+                rest.iter().position(|&b| b == b',')
             };
-            let (key, val) = (&element[..eq], &element[eq + 1..]);
-            match key {
-                b"t" => {
-                    if timestamp.is_some() {
-                        return Err(MalformedHeader::DuplicateTimestamp);
-                    }
-                    timestamp = Some(parse_timestamp(val)?);
-                    header.digits[..val.len()].copy_from_slice(val);
-                    header.digit_count = val.len();
-                }
-                b"v1" => {
-                    if header.count == MAX_SIGNATURES {
-                        return Err(MalformedHeader::TooManySignatures);
-                    }
-                    decode_hex(val, &mut header.digests[header.count])?;
-                    header.count += 1;
-                }
-                _ => {}
+            let (element, next) = match end {
+                Some(end) => (&rest[..end], Some(&rest[end + 1..])),
+                None => (rest, None),
+            };
+            self.take(element, &mut has_timestamp)?;
+            match next {
+                Some(next) => rest = next,
+                None => break,
             }
         }
-        header.timestamp = timestamp.ok_or(MalformedHeader::MissingTimestamp)?;
-        if header.count == 0 {
+        if !has_timestamp {
+            return Err(MalformedHeader::MissingTimestamp);
+        }
+        if self.count == 0 {
             return Err(MalformedHeader::MissingSignature);
         }
-        Ok(header)
+        Ok(())
+    }
+
+    /// Takes one element: a `t`, a `v1`, or something else, ignored.
+    fn take(&mut self, element: &[u8], has_timestamp: &mut bool) -> Result<(), MalformedHeader> {
+        let element = trim_blanks(element);
+        let Some(eq) = element.iter().position(|&b| b == b'=') else {
+            return Ok(());
+        };
+        let (key, val) = (&element[..eq], &element[eq + 1..]);
+        match key {
+            b"t" => {
+                if *has_timestamp {
+                    return Err(MalformedHeader::DuplicateTimestamp);
+                }
+                self.timestamp = parse_timestamp(val)?;
+                self.digits[..val.len()].copy_from_slice(val);
+                self.digit_count = val.len();
+                *has_timestamp = true;
+            }
+            b"v1" => {
+                if self.count == MAX_SIGNATURES {
+                    return Err(MalformedHeader::TooManySignatures);
+                }
+                decode_hex(val, &mut self.digests[self.count])?;
+                self.count += 1;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// The signed timestamp `t`, in unix seconds.
@@ -430,6 +473,55 @@ mod tests {
         let mut buf = [0; 20];
         for n in [0, 7, 10, 1_716_480_000, u64::MAX] {
             assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
+    }
+
+    /// The parser as first written: split on every `,`, element by element. The fast path for
+    /// bare `v1` elements must give exactly its answers.
+    fn reference(value: &[u8]) -> Result<SignatureHeader, MalformedHeader> {
+        if value.len() > MAX_HEADER_BYTES {
+            return Err(MalformedHeader::TooLong);
+        }
+        let mut header = SignatureHeader::EMPTY;
+        let mut has_timestamp = false;
+        for element in value.split(|&b| b == b',') {
+            header.take(element, &mut has_timestamp)?;
+        }
+        if !has_timestamp {
+            return Err(MalformedHeader::MissingTimestamp);
+        }
+        if header.count == 0 {
+            return Err(MalformedHeader::MissingSignature);
+        }
+        Ok(header)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_answers_as_splitting_does(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::string::string_regex("t=[0-9 ]{0,21}").unwrap(),
+                    proptest::string::string_regex("v1=[0-9a-fA-F]{62,66}").unwrap(),
+                    proptest::string::string_regex("v1=[0-9a-f,g ]{60,70}").unwrap(),
+                    proptest::string::string_regex("[ \t]{0,2}v1=[0-9a-f]{64}[ \t]{0,2}").unwrap(),
+                    proptest::string::string_regex("[a-z0-9=]{0,5}").unwrap(),
+                ],
+                0..20,
+            ),
+            separator_dropped in proptest::collection::vec(proptest::bool::ANY, 20),
+        ) {
+            let mut value = alloc::string::String::new();
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 && !separator_dropped[i] {
+                    value.push(',');
+                }
+                value.push_str(part);
+            }
+            proptest::prop_assert_eq!(
+                SignatureHeader::parse(value.as_bytes()),
+                reference(value.as_bytes())
+            );
         }
     }
 }

@@ -10,7 +10,7 @@ use sha2::Sha256;
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::error::{ConfigError, VerifyError};
-use crate::header::SignatureHeader;
+use crate::header::{DIGEST_LEN, SignatureHeader};
 use crate::secret::Secret;
 
 /// The most secrets one verifier accepts. Each costs one HMAC per request.
@@ -139,7 +139,9 @@ impl Verifier {
     /// [`VerifyError::MalformedHeader`], [`VerifyError::TooOld`], [`VerifyError::TooNew`] or
     /// [`VerifyError::SignatureMismatch`].
     pub fn verify_at(&self, header: &[u8], body: &[u8], now: u64) -> Result<Verified, VerifyError> {
-        let header = SignatureHeader::parse(header)?;
+        let mut parsed = SignatureHeader::EMPTY;
+        parsed.parse_into(header)?;
+        let header = &parsed;
         self.check_timestamp(header.timestamp(), now)?;
         let t = header.timestamp_digits();
         let tags = self.keys.iter().map(|key| {
@@ -147,9 +149,9 @@ impl Verifier {
             mac.update(t);
             mac.update(b".");
             mac.update(body);
-            mac
+            tag(mac)
         });
-        self.compare(&header, tags)
+        self.compare(header, tags)
     }
 
     /// [`verify_at`](Self::verify_at) with the system clock.
@@ -245,14 +247,14 @@ impl Verifier {
     fn compare(
         &self,
         header: &SignatureHeader,
-        tags: impl Iterator<Item = HmacSha256>,
+        tags: impl Iterator<Item = Tag>,
     ) -> Result<Verified, VerifyError> {
         let mut found = Choice::from(0);
         let mut secret = 0u32;
-        for (i, mac) in (0u32..).zip(tags) {
-            let tag = mac.finalize().into_bytes();
+        for (i, tag) in (0u32..).zip(tags) {
             for digest in header.signatures() {
-                let hit = tag.as_slice().ct_eq(digest);
+                // Word by word: still `subtle`'s comparison, on 4 words instead of 32 bytes.
+                let hit = tag.as_slice().ct_eq(&words(digest));
                 secret.conditional_assign(&i, hit & !found);
                 found |= hit;
             }
@@ -269,6 +271,25 @@ impl Verifier {
             secret_label: self.keys.get(secret).and_then(|k| k.label.clone()),
         })
     }
+}
+
+/// A computed HMAC tag, as machine words.
+type Tag = [u64; DIGEST_LEN / 8];
+
+/// Finishes `mac` into its tag: only the 32 bytes of the tag travel on, not the HMAC state.
+fn tag(mac: HmacSha256) -> Tag {
+    words(&mac.finalize().into_bytes().into())
+}
+
+/// A digest as four machine words, for comparing it a word at a time.
+fn words(digest: &[u8; DIGEST_LEN]) -> [u64; DIGEST_LEN / 8] {
+    let mut words = [0_u64; DIGEST_LEN / 8];
+    for (word, bytes) in words.iter_mut().zip(digest.chunks_exact(8)) {
+        let mut chunk = [0_u8; 8];
+        chunk.copy_from_slice(bytes);
+        *word = u64::from_ne_bytes(chunk);
+    }
+    words
 }
 
 fn keys_from(secrets: impl IntoIterator<Item = Secret>) -> Result<Vec<Key>, ConfigError> {
@@ -329,7 +350,8 @@ impl Verification<'_> {
     ///
     /// [`VerifyError::SignatureMismatch`].
     pub fn finish(self) -> Result<Verified, VerifyError> {
-        self.verifier.compare(&self.header, self.macs.into_iter())
+        self.verifier
+            .compare(&self.header, self.macs.into_iter().map(tag))
     }
 
     /// [`finish`](Self::finish), after checking the timestamp again against `now`, the time the
