@@ -87,3 +87,54 @@ pub fn webhook(id: &str) -> Webhook {
     let body = format!(r#"{{"id":"{id}","type":"contact.created","data":{{}}}}"#);
     webhook_at("contact.created", id, body.as_bytes(), now())
 }
+
+/// A database for one test: a SQLite file, or a fresh database on its own PostgreSQL server.
+pub struct Db {
+    pub url: String,
+    pub server: Option<kirim_test_support::postgres_server::PostgresServer>,
+    _file: Option<TempFile>,
+}
+
+impl Db {
+    pub fn sqlite() -> Self {
+        let file = TempFile::new("inbox.db");
+        Self {
+            url: file.url(),
+            server: None,
+            _file: Some(file),
+        }
+    }
+
+    pub fn postgres() -> Self {
+        let server = kirim_test_support::postgres_server::PostgresServer::start();
+        Self {
+            url: server.create_database(),
+            server: Some(server),
+            _file: None,
+        }
+    }
+}
+
+/// Generates `mod sqlite { #[tokio::test] fn case() }` and `mod postgres { … }` for each
+/// `case(db: Db)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::common::Db::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::common::Db::postgres()).await;
+                }
+            )*
+        }
+    };
+}
