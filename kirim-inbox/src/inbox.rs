@@ -29,6 +29,8 @@ pub struct InboxBuilder {
     store_timeout: Duration,
     #[cfg(feature = "sqlite")]
     synchronous: SqliteSynchronous,
+    #[cfg(feature = "postgres")]
+    synchronous_commit: bool,
 }
 
 impl InboxBuilder {
@@ -45,6 +47,16 @@ impl InboxBuilder {
     #[cfg(feature = "sqlite")]
     pub fn with_sqlite_synchronous(mut self, synchronous: SqliteSynchronous) -> Self {
         self.synchronous = synchronous;
+        self
+    }
+
+    /// PostgreSQL: lets the sessions use the server's `synchronous_commit` (when it is `off`, a
+    /// commit returns before its WAL record is written, and a crash of the server loses the
+    /// last ~0.6 s of acknowledged deliveries: Kirim will not send them again). Defaults to
+    /// forcing `synchronous_commit = on` on every inbox session.
+    #[cfg(feature = "postgres")]
+    pub fn dangerous_postgres_asynchronous_commit(mut self) -> Self {
+        self.synchronous_commit = false;
         self
     }
 
@@ -90,7 +102,11 @@ impl InboxBuilder {
         if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://") {
             #[cfg(feature = "postgres")]
             {
-                let db = crate::postgres::Postgres::open(&self.url, self.store_timeout);
+                let db = crate::postgres::Postgres::open(
+                    &self.url,
+                    self.store_timeout,
+                    self.synchronous_commit,
+                );
                 return Ok(Backend::Postgres(db.await?));
             }
             #[cfg(not(feature = "postgres"))]
@@ -139,6 +155,8 @@ impl Inbox {
             store_timeout: DEFAULT_STORE_TIMEOUT,
             #[cfg(feature = "sqlite")]
             synchronous: SqliteSynchronous::Full,
+            #[cfg(feature = "postgres")]
+            synchronous_commit: true,
         }
     }
 

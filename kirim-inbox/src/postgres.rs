@@ -199,12 +199,22 @@ impl Postgres {
     pub(crate) async fn open(
         url: &str,
         connect_timeout: Duration,
+        synchronous_commit: bool,
     ) -> Result<Arc<Self>, InboxError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| InboxError::InvalidUrl(Box::new(e)))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(connect_timeout);
+        }
+        if synchronous_commit {
+            // A server (or role) configured with `synchronous_commit = off` would acknowledge
+            // commits it can still lose: these sessions commit synchronously whatever it says.
+            let options = match config.get_options() {
+                Some(given) => format!("{given} -c synchronous_commit=on"),
+                None => String::from("-c synchronous_commit=on"),
+            };
+            config.options(&options);
         }
         let manager = Manager::from_config(
             config.clone(),
@@ -519,6 +529,9 @@ impl Postgres {
             if let Err(error) = self.listen_once(&wake, &mut stop).await {
                 tracing::debug!(error = %error, source = ?std::error::Error::source(&error),
                     "inbox LISTEN connection lost; polling until it is back");
+            }
+            if *stop.borrow() {
+                break;
             }
             // Whatever was stored while not listening is found by the next claim.
             wake.notify_one();
