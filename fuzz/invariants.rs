@@ -12,10 +12,9 @@
 // Each fuzz target calls one of these.
 #![allow(dead_code)]
 
-use kirim_verify::{
-    DEFAULT_TOLERANCE, Delivery, Error, MAX_HEADER_BYTES, MAX_META_BYTES, MAX_SIGNATURES, Secret,
-    SignatureHeader, Signer, Source, Verifier, names,
-};
+use kirim_verify::flow::{MAX_META_BYTES, names};
+use kirim_verify::header::{MAX_HEADER_BYTES, MAX_SIGNATURES, SignatureHeader};
+use kirim_verify::{DEFAULT_TOLERANCE, Delivery, Secret, Signer, Source, Verifier, VerifyError};
 
 /// The secrets the `verify` target's verifier is configured with (the fixtures' two).
 pub(crate) const SECRETS: [&str; 2] = ["whsec_test", "whsec_rotating"];
@@ -145,7 +144,7 @@ fn verify_arbitrary(now: u64, mut input: Input<'_>) {
     assert_eq!(incremental, result, "incremental and one-shot agree");
 
     match SignatureHeader::parse(header) {
-        Err(reason) => assert_eq!(result, Err(Error::MalformedHeader(reason))),
+        Err(reason) => assert_eq!(result, Err(VerifyError::MalformedHeader(reason))),
         Ok(parsed) => {
             let canonical = parsed.to_string();
             assert_eq!(
@@ -168,7 +167,7 @@ fn verify_arbitrary(now: u64, mut input: Input<'_>) {
             let earlier = verifier_for(&SECRETS[..index]);
             assert_eq!(
                 earlier.verify_at(header, body, now),
-                Err(Error::SignatureMismatch)
+                Err(VerifyError::SignatureMismatch)
             );
         }
     }
@@ -305,12 +304,15 @@ pub(crate) fn roundtrip(data: &[u8]) {
     let tolerance = DEFAULT_TOLERANCE.as_secs();
     let at = |now| verifier.verify_at(header.as_bytes(), body, now);
     assert!(at(t + tolerance).is_ok());
-    assert!(matches!(at(t + tolerance + 1), Err(Error::TooOld { .. })));
+    assert!(matches!(
+        at(t + tolerance + 1),
+        Err(VerifyError::TooOld { .. })
+    ));
     if let Some(earliest) = t.checked_sub(tolerance) {
         assert!(at(earliest).is_ok());
     }
     if let Some(too_early) = t.checked_sub(tolerance + 1) {
-        assert!(matches!(at(too_early), Err(Error::TooNew { .. })));
+        assert!(matches!(at(too_early), Err(VerifyError::TooNew { .. })));
     }
 
     let mut incremental = verifier
@@ -329,7 +331,7 @@ pub(crate) fn roundtrip(data: &[u8]) {
         assert_eq!(verifier_index(&[stranger, last], &header, body, t), Some(1));
         assert_eq!(
             verifier_for(&[stranger]).verify_at(header.as_bytes(), body, t),
-            Err(Error::SignatureMismatch)
+            Err(VerifyError::SignatureMismatch)
         );
     }
 
@@ -337,7 +339,7 @@ pub(crate) fn roundtrip(data: &[u8]) {
     longer.push(0);
     assert_eq!(
         verifier.verify_at(header.as_bytes(), &longer, t),
-        Err(Error::SignatureMismatch)
+        Err(VerifyError::SignatureMismatch)
     );
     if t < MAX_TIMESTAMP {
         let digits = t.to_string();
@@ -345,7 +347,7 @@ pub(crate) fn roundtrip(data: &[u8]) {
         let later = format!("t={}{rest}", t + 1);
         assert_eq!(
             verifier.verify_at(later.as_bytes(), body, t),
-            Err(Error::SignatureMismatch)
+            Err(VerifyError::SignatureMismatch)
         );
     }
 }
@@ -402,8 +404,8 @@ pub(crate) fn delivery(data: &[u8]) {
     let expected_error = [names::EVENT, names::EVENT_ID]
         .into_iter()
         .find_map(|name| match get(name) {
-            None => Some(Error::MissingHeader { name }),
-            Some(v) if token(v).is_none() => Some(Error::InvalidHeader { name }),
+            None => Some(VerifyError::MissingHeader { name }),
+            Some(v) if token(v).is_none() => Some(VerifyError::InvalidHeader { name }),
             Some(_) => None,
         });
     let delivery = match (result, expected_error) {

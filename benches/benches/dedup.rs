@@ -26,9 +26,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use kirim_dedup_redis::RedisStore;
 use kirim_dedup_redis::redis;
 use kirim_test_support::redis_server::RedisServer;
-use kirim_verify::{
-    Claim, DEFAULT_LEASE, DEFAULT_RETENTION, DedupKey, DedupStore, MemoryStore, Settled,
-};
+use kirim_verify::store::{Claim, DedupKey, DedupStore, Settled};
+use kirim_verify::{DEFAULT_LEASE, DEFAULT_RETENTION, MemoryStore};
 
 /// Concurrent tasks of the Redis throughput benchmarks.
 const TASKS: usize = 64;
@@ -63,7 +62,7 @@ fn claim_complete(store: &impl DedupStore, key: &DedupKey) {
 }
 
 /// Runs a future that completes on its first poll, as the in-memory store's do.
-fn ready<F: Future<Output = Result<T, kirim_verify::StoreError>>, T>(future: F) -> T {
+fn ready<F: Future<Output = Result<T, kirim_verify::store::StoreError>>, T>(future: F) -> T {
     match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(Ok(value)) => value,
         Poll::Ready(Err(error)) => panic!("the in-memory store failed: {error}"),
@@ -117,7 +116,7 @@ fn redis(c: &mut Criterion) {
                             .arg(30_000)
                             .query_async(&mut connection)
                             .await
-                            .map_err(kirim_verify::StoreError::backend)?;
+                            .map_err(kirim_verify::store::StoreError::backend)?;
                         Ok(set.is_some())
                     },
                 ))
@@ -162,7 +161,7 @@ async fn timed<T, F, Fut>(batches: Vec<Vec<DedupKey>>, target: &T, operation: F)
 where
     T: Clone + Send + Sync + 'static,
     F: Fn(T, DedupKey) -> Fut + Copy + Send + 'static,
-    Fut: Future<Output = Result<bool, kirim_verify::StoreError>> + Send,
+    Fut: Future<Output = Result<bool, kirim_verify::store::StoreError>> + Send,
 {
     let expected: usize = batches.iter().map(Vec::len).sum();
     let start = Instant::now();

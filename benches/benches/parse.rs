@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kirim_benches::{body, worst_case_header};
-use kirim_verify::{MAX_HEADER_BYTES, MalformedHeader, SignatureHeader};
+use kirim_verify::header::{MAX_HEADER_BYTES, MalformedHeader, SignatureHeader};
 
 fn parse(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse");

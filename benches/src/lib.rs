@@ -128,7 +128,7 @@ mod tests {
                 .verify_at(header.as_bytes(), &body, TIMESTAMP)
                 .unwrap();
             assert_eq!(verified.secret_index(), n - 1);
-            let parsed = kirim_verify::SignatureHeader::parse(header.as_bytes()).unwrap();
+            let parsed = kirim_verify::header::SignatureHeader::parse(header.as_bytes()).unwrap();
             assert_eq!(parsed.signatures().len(), sigs);
         }
     }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use kirim_verify::{Claim, ClaimToken, DedupKey, DedupStore, Settled, StoreError};
+use kirim_verify::store::{Claim, ClaimToken, DedupKey, DedupStore, Settled, StoreError};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, RedisError};
 

@@ -9,7 +9,8 @@ use kirim_dedup_redis::RedisStore;
 use kirim_dedup_redis::redis::{self, AsyncCommands};
 use kirim_test_support::redis_server::{RedisCluster, RedisServer};
 use kirim_test_support::store::{run_all, unique_key};
-use kirim_verify::{Claim, DEFAULT_RETENTION, DedupKey, DedupStore, Settled, StoreError};
+use kirim_verify::DEFAULT_RETENTION;
+use kirim_verify::store::{Claim, DedupKey, DedupStore, Settled, StoreError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_on_a_single_server() {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use kirim_dedup_redis::{DEFAULT_TIMEOUT, RedisStore};
 use kirim_test_support::redis_server::RedisServer;
 use kirim_test_support::store::unique_key;
-use kirim_verify::{Claim, ClaimToken, DedupStore, Settled, StoreError};
+use kirim_verify::store::{Claim, ClaimToken, DedupStore, Settled, StoreError};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -19,7 +19,11 @@ const LEASE: Duration = Duration::from_secs(30);
 /// TCP timeouts.
 const BOUND: Duration = Duration::from_secs(3);
 
-async fn acquire(store: &RedisStore, key: &kirim_verify::DedupKey, lease: Duration) -> ClaimToken {
+async fn acquire(
+    store: &RedisStore,
+    key: &kirim_verify::store::DedupKey,
+    lease: Duration,
+) -> ClaimToken {
     match store.claim(key, lease).await.unwrap() {
         Claim::Acquired(token) => token,
         other => panic!("expected to acquire, got {other:?}"),

@@ -1,7 +1,6 @@
 //! The database behind an inbox: one of the compiled-in backends, chosen by the URL.
 
 use std::sync::Arc;
-#[cfg(feature = "postgres")]
 use std::time::Duration;
 
 use crate::error::InboxError;
@@ -147,7 +146,7 @@ impl Backend {
 
 /// Runs a database call under `timeout`.
 pub(crate) async fn timed<T>(
-    timeout: std::time::Duration,
+    timeout: Duration,
     call: impl Future<Output = Result<T, InboxError>>,
 ) -> Result<T, InboxError> {
     tokio::time::timeout(timeout, call)

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use kirim_verify::BoxError;
+use kirim_verify::store::BoxError;
 
 /// Why an inbox, worker or store call failed. On the request path every one of them means the
 /// same: the delivery was not acknowledged as stored, answer 503 and Kirim retries.

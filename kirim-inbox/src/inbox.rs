@@ -4,9 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kirim_verify::{
-    DEFAULT_KEY_PREFIX, DEFAULT_RETENTION, DefaultKeyStrategy, KeyStrategy, Webhook,
-};
+use kirim_verify::store::{DEFAULT_KEY_PREFIX, DefaultKeyStrategy, KeyStrategy};
+use kirim_verify::{DEFAULT_RETENTION, Webhook};
 use tokio::sync::Notify;
 
 use crate::backend::{Backend, timed};

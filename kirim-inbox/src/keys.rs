@@ -3,7 +3,8 @@
 //! stores agree on what "the same event" and "the same signed message" are.
 
 use bytes::Bytes;
-use kirim_verify::{DedupKey, KeyStrategy, Webhook};
+use kirim_verify::Webhook;
+use kirim_verify::store::{DedupKey, KeyStrategy};
 
 /// One verified delivery, as the inbox writes it.
 #[derive(Debug, Clone)]

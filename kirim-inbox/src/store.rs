@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kirim_verify::{Claim, ClaimToken, DedupKey, DedupStore, Settled, StoreError};
+use kirim_verify::store::{Claim, ClaimToken, DedupKey, DedupStore, Settled, StoreError};
 
 use crate::backend::{Backend, timed};
 use crate::error::InboxError;

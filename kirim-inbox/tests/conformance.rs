@@ -8,7 +8,7 @@ use std::time::Duration;
 use kirim_inbox::Inbox;
 use kirim_test_support::postgres_server::PostgresServer;
 use kirim_test_support::store::{run_all, unique_key};
-use kirim_verify::{Claim, DedupStore, Settled};
+use kirim_verify::store::{Claim, DedupStore, Settled};
 
 mod common;
 

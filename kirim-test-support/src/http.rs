@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kirim_verify::{Dedup, MemoryStore, Receiver, Secret, Signer, Verifier, names};
+use kirim_verify::flow::names;
+use kirim_verify::{Dedup, MemoryStore, Receiver, Secret, Signer, Verifier};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The route every adapter under test serves.
@@ -424,7 +425,7 @@ fn assert_answer(answer: &Answer, status: u16, body: &str, what: &str) {
 /// The cases, each a function of the adapter's `spawn`. See [`http_conformance!`](crate::http_conformance).
 pub mod cases {
     use super::*;
-    use kirim_verify::bodies;
+    use kirim_verify::flow::bodies;
 
     /// First delivery: 200 `ok`, handler ran with the raw body, event and secret reported.
     pub async fn first_delivery_is_processed<F, Fut>(spawn: F)
@@ -910,7 +911,7 @@ pub mod cases {
         Fut: Future<Output = TestServer>,
         D: Fn() -> DFut,
         DFut: Future<Output = (S, Box<dyn std::any::Any + Send>)>,
-        S: kirim_verify::DedupStore,
+        S: kirim_verify::store::DedupStore,
     {
         let (store, _down) = down_store().await;
         let probe = Probe::default();
@@ -940,7 +941,7 @@ pub mod cases {
         Fut: Future<Output = TestServer>,
         D: Fn() -> DFut,
         DFut: Future<Output = (S, Box<dyn std::any::Any + Send>)>,
-        S: kirim_verify::DedupStore,
+        S: kirim_verify::store::DedupStore,
     {
         let (store, _down) = down_store().await;
         let probe = Probe::default();

@@ -3,7 +3,7 @@
 //! processes.
 //!
 //! - [`store`]: the dedup store conformance suite, generic over any
-//!   [`DedupStore`](kirim_verify::DedupStore): [`store::run_all`], or one test per case with
+//!   [`DedupStore`](kirim_verify::store::DedupStore): [`store::run_all`], or one test per case with
 //!   [`dedup_store_conformance!`].
 //! - [`redis_server`]: [`RedisServer`](redis_server::RedisServer), a `redis-server` on a free
 //!   port that can be killed, restarted and paused, and

@@ -6,8 +6,7 @@
 //! [`dedup_store_conformance!`](crate::dedup_store_conformance).
 //!
 //! The cases check the store contract (claim, complete, release, leases, retention, stale
-//! tokens, concurrency) and the receiving flow built on it ([`Receiver::admit`] then
-//! [`Ticket::settle`]): the replay guard and the default key strategy.
+//! tokens, concurrency) and the receiving flow built on it ([`Receiver::process`](kirim_verify::Receiver::process)): the replay guard and the default key strategy.
 //!
 //! Cases panic on a failed check, as tests do.
 
@@ -19,10 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kirim_verify::{
-    Admission, Claim, ClaimToken, Dedup, DedupKey, DedupStore, Receiver, Secret, Settled, Signer,
-    Ticket, Verifier, Webhook, names,
-};
+use kirim_verify::flow::Outcome;
+use kirim_verify::flow::names;
+use kirim_verify::store::{Claim, ClaimToken, DedupKey, DedupStore, Settled};
+use kirim_verify::{Dedup, Receiver, Secret, Signer, Verifier, Webhook};
 
 /// The short lease the timing cases use: long enough that the check right after a claim sees
 /// it on a loaded machine, short enough to wait out.
@@ -405,7 +404,7 @@ fn verify(receiver: &Receiver, headers: &[(&str, &str)], body: &[u8], now: u64) 
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_bytes())
     };
-    let mut intake = receiver.begin(get, now).expect("headers verify");
+    let mut intake = receiver.begin(get, None, now).expect("headers verify");
     for chunk in body.chunks(7) {
         intake
             .push(Bytes::copy_from_slice(chunk))
@@ -414,15 +413,18 @@ fn verify(receiver: &Receiver, headers: &[(&str, &str)], body: &[u8], now: u64) 
     intake.finish(now).expect("signature verifies")
 }
 
-/// One request through the whole flow: verify, then admit.
-async fn admit(
+/// One request through the whole flow: verify, then `Receiver::process` with a handler that
+/// succeeds or fails as told. The outcome says whether the handler ran.
+#[allow(clippy::too_many_arguments)]
+async fn deliver(
     receiver: &Receiver,
     signature: &str,
     event: &str,
     event_id: &str,
     body: &[u8],
     now: u64,
-) -> Admission {
+    succeeds: bool,
+) -> Outcome<bool> {
     let source = if event.starts_with("message.") {
         "meta"
     } else {
@@ -435,35 +437,22 @@ async fn admit(
         (names::SOURCE, source),
     ];
     let webhook = verify(receiver, &headers, body, now);
-    match receiver.admit(&webhook).await {
-        Ok(admission) => admission,
-        Err(rejection) => panic!("admission was refused: {rejection}"),
+    receiver
+        .process(&webhook, || async move { succeeds }, |succeeded| *succeeded)
+        .await
+}
+
+fn expect_handled(outcome: Outcome<bool>, what: &str) {
+    match outcome {
+        Outcome::Handled(_) => {}
+        other => panic!("{what}: expected the handler to run, got {other:?}"),
     }
 }
 
-fn expect_process(admission: Admission, what: &str) -> Ticket {
-    match admission {
-        Admission::Process(ticket) => {
-            assert!(ticket.is_guarded(), "{what}: the ticket must hold claims");
-            ticket
-        }
-        Admission::Duplicate => panic!("{what}: expected to be processed, got a duplicate"),
-    }
-}
-
-fn expect_duplicate(admission: Admission, what: &str) {
+fn expect_duplicate(outcome: Outcome<bool>, what: &str) {
     assert!(
-        matches!(admission, Admission::Duplicate),
-        "{what}: expected a duplicate, got {admission:?}"
-    );
-}
-
-async fn settle(mut ticket: Ticket, succeeded: bool) {
-    let report = ticket.settle(succeeded).await;
-    assert_eq!(
-        (report.errors, report.stale),
-        (0, 0),
-        "settling must apply every claim"
+        matches!(outcome, Outcome::Duplicate),
+        "{what}: expected a duplicate, got {outcome:?}"
     );
 }
 
@@ -475,23 +464,41 @@ pub async fn replayed_signature_is_a_duplicate<S: DedupStore + Clone>(store: &S)
     let body = br#"{"id":"evt_01HXYZREPLAY0000000000000A","type":"contact.created","data":{}}"#;
     let signature = signer().sign(now, body);
     let id = "evt_01HXYZREPLAY0000000000000A";
-    let ticket = expect_process(
-        admit(&receiver, &signature, "contact.created", id, body, now).await,
+    expect_handled(
+        deliver(
+            &receiver,
+            &signature,
+            "contact.created",
+            id,
+            body,
+            now,
+            true,
+        )
+        .await,
         "first delivery",
     );
-    settle(ticket, true).await;
     expect_duplicate(
-        admit(&receiver, &signature, "contact.created", id, body, now).await,
+        deliver(
+            &receiver,
+            &signature,
+            "contact.created",
+            id,
+            body,
+            now,
+            true,
+        )
+        .await,
         "same delivery again",
     );
     expect_duplicate(
-        admit(
+        deliver(
             &receiver,
             &signature,
             "contact.created",
             "evt_01HXYZFORGEDID000000000000",
             body,
             now,
+            true,
         )
         .await,
         "captured signature under another event id",
@@ -510,11 +517,10 @@ pub async fn replay_with_fewer_signatures_is_a_duplicate<S: DedupStore + Clone>(
     let id = "evt_01HXYZROTATION00000000000A";
     let body = br#"{"id":"evt_01HXYZROTATION00000000000A","type":"contact.created","data":{}}"#;
     let both = signer_with(&[OLD_SECRET, SECRET]).sign(now, body);
-    let ticket = expect_process(
-        admit(&rotating, &both, "contact.created", id, body, now).await,
+    expect_handled(
+        deliver(&rotating, &both, "contact.created", id, body, now, true).await,
         "first delivery, signed with both secrets",
     );
-    settle(ticket, true).await;
     let forged_id = "evt_01HXYZFORGEDROTATION00000A";
     for (receiver, header, what) in [
         (
@@ -539,7 +545,16 @@ pub async fn replay_with_fewer_signatures_is_a_duplicate<S: DedupStore + Clone>(
         ),
     ] {
         expect_duplicate(
-            admit(receiver, &header, "contact.created", forged_id, body, now).await,
+            deliver(
+                receiver,
+                &header,
+                "contact.created",
+                forged_id,
+                body,
+                now,
+                true,
+            )
+            .await,
             what,
         );
     }
@@ -553,18 +568,43 @@ pub async fn failed_handler_releases_both_claims<S: DedupStore + Clone>(store: &
     let id = "evt_01HXYZFAILURE000000000000A";
     let body = br#"{"id":"evt_01HXYZFAILURE000000000000A","type":"contact.updated","data":{}}"#;
     let signature = signer().sign(now, body);
-    let ticket = expect_process(
-        admit(&receiver, &signature, "contact.updated", id, body, now).await,
+    expect_handled(
+        deliver(
+            &receiver,
+            &signature,
+            "contact.updated",
+            id,
+            body,
+            now,
+            false,
+        )
+        .await,
         "first delivery",
     );
-    settle(ticket, false).await;
-    let ticket = expect_process(
-        admit(&receiver, &signature, "contact.updated", id, body, now).await,
+    expect_handled(
+        deliver(
+            &receiver,
+            &signature,
+            "contact.updated",
+            id,
+            body,
+            now,
+            true,
+        )
+        .await,
         "resend after a failed handler",
     );
-    settle(ticket, true).await;
     expect_duplicate(
-        admit(&receiver, &signature, "contact.updated", id, body, now).await,
+        deliver(
+            &receiver,
+            &signature,
+            "contact.updated",
+            id,
+            body,
+            now,
+            true,
+        )
+        .await,
         "resend after success",
     );
 }
@@ -585,30 +625,31 @@ pub async fn status_callbacks_are_distinct_events<S: DedupStore + Clone>(store: 
     let signer = signer();
     for body in [&sent, &delivered] {
         let signature = signer.sign(now, body.as_bytes());
-        let ticket = expect_process(
-            admit(
+        expect_handled(
+            deliver(
                 &receiver,
                 &signature,
                 "message.status",
                 wamid,
                 body.as_bytes(),
                 now,
+                true,
             )
             .await,
             "a new status of the message",
         );
-        settle(ticket, true).await;
     }
     let retry_at = now + 10;
     let retry = signer.sign(retry_at, delivered.as_bytes());
     expect_duplicate(
-        admit(
+        deliver(
             &receiver,
             &retry,
             "message.status",
             wamid,
             delivered.as_bytes(),
             retry_at,
+            true,
         )
         .await,
         "Kirim's retry of the delivered callback",

@@ -1,15 +1,10 @@
 //! A Kirim webhook receiver on actix-web: verifies, deduplicates, acknowledges at once and hands
 //! each event to a background worker through a bounded queue.
 //!
-//! Configuration, from the environment:
-//!
-//! - `KIRIM_WEBHOOK_SECRETS` (required): the subscription's secrets, comma-separated, each
-//!   optionally labelled (`current=whsec_…,next=whsec_…`);
-//! - `KIRIM_LISTEN`: where to listen, default `127.0.0.1:3000`;
-//! - `KIRIM_TOLERANCE_SECS`: timestamp tolerance, default 300;
-//! - `KIRIM_MAX_BODY_BYTES`: body limit, default 1 MiB;
-//! - `REDIS_URL`: dedup in Redis when set (shared by every instance), else in memory;
-//! - `RUST_LOG`: the log filter, default `info,kirim_verify=debug`.
+//! Configuration, from the environment, read by [`kirim_verify::EnvConfig`] (the table of
+//! variables is there): the secrets, `KIRIM_LISTEN`, the tolerance, the body limit, and
+//! `REDIS_URL` (dedup in Redis when set, shared by every instance, else in memory); `RUST_LOG`
+//! is the log filter, default `info,kirim_verify=debug`.
 //!
 //! ```sh
 //! KIRIM_WEBHOOK_SECRETS=whsec_… cargo run -p kirim-verify-actix --example actix-receiver
@@ -18,69 +13,19 @@
 use std::error::Error;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use bytes::Bytes;
 use kirim_dedup_redis::RedisStore;
-use kirim_verify::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, Dedup, MemoryStore, Receiver, Secret, Verifier,
-    bodies,
-};
+use kirim_verify::flow::bodies;
+use kirim_verify::{EnvConfig, MemoryStore};
 use kirim_verify_actix::{KirimMiddleware, KirimWebhook};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 /// Events waiting for the worker; when it falls this far behind, deliveries get 503 and Kirim
 /// retries them later.
 const QUEUE_CAPACITY: usize = 1024;
-
-struct Config {
-    secrets: Vec<Secret>,
-    listen: String,
-    tolerance: Duration,
-    max_body_bytes: usize,
-    redis_url: Option<String>,
-}
-
-impl Config {
-    fn from_env() -> Result<Self, String> {
-        let secrets = match std::env::var("KIRIM_WEBHOOK_SECRETS") {
-            Ok(list) => Secret::parse_list(&list)
-                .map_err(|e| format!("KIRIM_WEBHOOK_SECRETS is invalid: {e}"))?,
-            Err(_) => {
-                return Err(
-                    "KIRIM_WEBHOOK_SECRETS is not set: set it to the subscription's \
-                            webhook secret(s) from Kirim, comma-separated, each optionally \
-                            labelled (current=whsec_…,next=whsec_…)"
-                        .into(),
-                );
-            }
-        };
-        let number = |name: &str, default: u64| match std::env::var(name) {
-            Err(_) => Ok(default),
-            Ok(value) => value
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| format!("{name} must be a whole number, got {value:?}")),
-        };
-        let default_max = u64::try_from(DEFAULT_MAX_BODY_BYTES).unwrap_or(u64::MAX);
-        let max_body_bytes = usize::try_from(number("KIRIM_MAX_BODY_BYTES", default_max)?)
-            .map_err(|_| "KIRIM_MAX_BODY_BYTES is too large".to_owned())?;
-        Ok(Self {
-            secrets,
-            listen: std::env::var("KIRIM_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".into()),
-            tolerance: Duration::from_secs(number(
-                "KIRIM_TOLERANCE_SECS",
-                DEFAULT_TOLERANCE.as_secs(),
-            )?),
-            max_body_bytes,
-            redis_url: std::env::var("REDIS_URL")
-                .ok()
-                .filter(|url| !url.is_empty()),
-        })
-    }
-}
 
 /// What the worker gets: enough to process the event later.
 struct Event {
@@ -141,22 +86,18 @@ async fn worker(mut queue: mpsc::Receiver<Event>) {
     }
 }
 
-async fn run(config: Config) -> Result<(), Box<dyn Error>> {
-    let verifier = Verifier::new(config.secrets)?.with_tolerance(config.tolerance);
-    let dedup = match &config.redis_url {
+async fn run(config: EnvConfig) -> Result<(), Box<dyn Error>> {
+    let receiver = config.receiver()?;
+    let receiver = match &config.redis_url {
         Some(url) => {
-            let store = RedisStore::connect(url.as_str()).await?;
             tracing::info!("dedup store: redis");
-            Dedup::new(store)
+            receiver.with_dedup(RedisStore::connect(url.as_str()).await?)
         }
         None => {
             tracing::info!("dedup store: memory (set REDIS_URL to share it across instances)");
-            Dedup::new(MemoryStore::new())
+            receiver.with_dedup(MemoryStore::new())
         }
     };
-    let receiver = Receiver::new(verifier)
-        .with_dedup(dedup)
-        .with_max_body_bytes(config.max_body_bytes);
     let middleware = KirimMiddleware::new(receiver);
 
     let (sender, queue) = mpsc::channel(QUEUE_CAPACITY);
@@ -185,13 +126,35 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stdout().is_terminal())
         .init();
 
-    let config = match Config::from_env() {
+    let config = match EnvConfig::from_env() {
         Ok(config) => config,
-        Err(message) => {
-            eprintln!("receiver: refusing to start: {message}");
+        Err(error) => {
+            match Error::source(&error) {
+                Some(reason) => eprintln!("receiver: refusing to start: {error}: {reason}"),
+                None => eprintln!("receiver: refusing to start: {error}"),
+            }
             return ExitCode::from(2);
         }
     };
+    // Outside the actix system: the exporter then serves from a thread of its own.
+    if let Some(listen) = &config.metrics_listen {
+        let serving = listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| e.to_string())
+            .and_then(|addr| {
+                metrics_exporter_prometheus::PrometheusBuilder::new()
+                    .with_http_listener(addr)
+                    .install()
+                    .map_err(|e| e.to_string())
+            });
+        match serving {
+            Ok(()) => tracing::info!("metrics on http://{listen}/metrics"),
+            Err(error) => {
+                eprintln!("receiver: refusing to start: KIRIM_METRICS_LISTEN={listen}: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     match actix_web::rt::System::new().block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

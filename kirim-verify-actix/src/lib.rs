@@ -2,15 +2,17 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod extractor;
 mod intake;
 mod middleware;
 mod rejection;
+mod webhook;
 
-pub use extractor::KirimWebhook;
 pub use middleware::{KirimMiddleware, KirimMiddlewareService};
 pub use rejection::KirimRejection;
+pub use webhook::KirimWebhook;
 
-/// The core crate, re-exported: [`Receiver`](kirim_verify::Receiver),
-/// [`Verifier`](kirim_verify::Verifier), [`Secret`](kirim_verify::Secret), dedup stores.
+// The user types of the core, so that one crate in `Cargo.toml` is enough for the common case.
+#[doc(inline)]
+pub use kirim_verify::{Dedup, Delivery, MemoryStore, Receiver, Secret, Webhook};
+
 pub use kirim_verify;

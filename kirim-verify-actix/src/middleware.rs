@@ -9,11 +9,12 @@ use std::sync::Arc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::{Error, HttpMessage};
-use kirim_verify::{Processed, Receiver, Rejection, bodies};
+use kirim_verify::flow::{Outcome, bodies};
+use kirim_verify::{Receiver, Rejection};
 
-use crate::extractor::KirimWebhook;
-use crate::intake::{Limits, receive};
+use crate::intake::receive;
 use crate::rejection::{KirimRejection, plain_ok};
+use crate::webhook::KirimWebhook;
 
 /// Verifies and deduplicates Kirim deliveries in front of a handler.
 ///
@@ -22,21 +23,13 @@ use crate::rejection::{KirimRejection, plain_ok};
 /// It also wraps a resource, a scope or the app; every request through it must then be a
 /// signed delivery.
 ///
-/// For each request, in order:
-///
-/// 1. a declared `Content-Length` over the receiver's limit: 413, nothing read;
-/// 2. the signature header and its timestamp: 400 or 401, nothing read;
-/// 3. the body, frame by frame, counted (413 for chunked bodies too) and hashed; then the
-///    signature compared: 401 on a mismatch, 400 for missing event headers;
-/// 4. the dedup claim ([`Receiver::admit`]): a duplicate is answered 200 `duplicate` without
-///    calling the handler; an event in progress elsewhere, or a failing store, 503 with
-///    `Retry-After`;
-/// 5. the handler, with the exact bytes put back as the payload (so `web::Bytes` and
-///    `web::Json<T>` still work) and the delivery stored for [`KirimWebhook`];
-/// 6. the claim settled from the answer: a 2xx marks the event done; any other status, an
-///    error or a panic releases it so Kirim's retry is processed. A panic is answered 500,
-///    returned as an `Err` ([`Rejection::HandlerPanicked`](kirim_verify::Rejection::HandlerPanicked)) that actix turns into the
-///    response: the request went down with the handler.
+/// It runs [`Receiver`]'s flow (the steps and the status of each outcome are described once,
+/// in its documentation): limits, signature and timestamp, dedup; then the handler, with the
+/// exact bytes put back as the payload (so `web::Bytes` and `web::Json<T>` still work) and the
+/// delivery stored for [`KirimWebhook`]; then the claim settled from the answer. A panic is
+/// answered 500, returned as an `Err`
+/// ([`Rejection::HandlerPanicked`](kirim_verify::Rejection::HandlerPanicked)) that actix turns
+/// into the response: the request went down with the handler.
 ///
 /// Refusals are answered through [`KirimRejection`].
 #[derive(Debug, Clone)]
@@ -51,12 +44,6 @@ impl KirimMiddleware {
         Self {
             receiver: receiver.into(),
         }
-    }
-
-    /// The receiver in use.
-    #[must_use]
-    pub fn receiver(&self) -> &Receiver {
-        &self.receiver
     }
 }
 
@@ -104,7 +91,7 @@ where
         let receiver = Arc::clone(&self.receiver);
         Box::pin(async move {
             let payload = req.take_payload();
-            let webhook = match receive(&receiver, req.request(), payload, Limits::Receiver).await {
+            let webhook = match receive(&receiver, req.request(), payload).await {
                 Ok(webhook) => Arc::new(webhook),
                 Err(rejection) => return Ok(req.error_response(rejection).map_into_right_body()),
             };
@@ -130,19 +117,17 @@ where
             };
             let processed = receiver.process(&webhook, handler, is_success).await;
             match (processed, slot.take()) {
-                (Processed::Handled(outcome), _) => {
-                    outcome.map(ServiceResponse::map_into_left_body)
-                }
-                (Processed::Duplicate, Some(req)) => Ok(req
+                (Outcome::Handled(outcome), _) => outcome.map(ServiceResponse::map_into_left_body),
+                (Outcome::Duplicate, Some(req)) => Ok(req
                     .into_response(plain_ok(bodies::DUPLICATE))
                     .map_into_right_body()),
-                (Processed::Refused(rejection), Some(req)) => {
+                (Outcome::Refused(rejection), Some(req)) => {
                     let rejection = KirimRejection::from(rejection);
                     Ok(req.error_response(rejection).map_into_right_body())
                 }
                 // The handler ran and panicked: the request went down with it, so the 500 is an
                 // error for actix to turn into the response.
-                (Processed::Duplicate | Processed::Refused(_), None) => {
+                (Outcome::Duplicate | Outcome::Refused(_), None) => {
                     Err(KirimRejection::from(Rejection::HandlerPanicked).into())
                 }
             }

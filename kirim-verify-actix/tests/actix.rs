@@ -1,5 +1,5 @@
 //! What is particular to actix, over real HTTP: `web::Json`/`web::Bytes` after the middleware,
-//! middleware order, the extractor alone, `PayloadConfig`, the rejection's logs.
+//! middleware order, the extractor without the middleware, the rejection's logs.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests: a failed step is a failed test
 
 mod support;
@@ -13,9 +13,10 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{Error, HttpResponse, web};
 use kirim_test_support::http::{
-    Delivery, LIMIT, Probe, ROUTE, SECRET, fixtures, receiver, send, send_chunked, verifier,
+    Delivery, LIMIT, Probe, ROUTE, SECRET, fixtures, receiver, send, send_chunked,
 };
-use kirim_verify::{Receiver, Secret, Signer, bodies, names};
+use kirim_verify::flow::{bodies, names};
+use kirim_verify::{Secret, Signer};
 use kirim_verify_actix::{KirimMiddleware, KirimRejection, KirimWebhook};
 use serde::Deserialize;
 
@@ -266,171 +267,34 @@ async fn middleware_order_outside_sees_everything_inside_only_admitted() {
     assert_eq!((probe.count(&id), probe.count(&refused_id)), (1, 1));
 }
 
-fn alone(
-    receiver: Option<Receiver>,
-    payload_config: Option<web::PayloadConfig>,
-    probe: &Probe,
-) -> impl Fn(&mut web::ServiceConfig) + Send + Clone + 'static {
-    let receiver = receiver.map(web::Data::new);
-    let probe = probe.clone();
-    move |cfg| {
-        if let Some(receiver) = &receiver {
-            cfg.app_data(receiver.clone());
-        }
-        if let Some(config) = &payload_config {
-            cfg.app_data(config.clone());
-        }
-        cfg.app_data(web::Data::new(probe.clone()))
-            .route(ROUTE, web::post().to(support::probe_handler));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn extractor_alone_verifies() {
-    let probe = Probe::default();
-    let receiver = Receiver::new(verifier()).with_max_body_bytes(LIMIT);
-    let server = support::serve(alone(Some(receiver), None, &probe)).await;
-
-    let id = unique_id();
-    let good = Delivery::kirim("contact.created", &id, fixtures::CONTACT_CREATED);
-    let answer = send(server.addr, &good).await;
-    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
-    let calls = probe.calls();
-    assert_eq!(calls[0].body, fixtures::CONTACT_CREATED);
-    assert_eq!(calls[0].secret_label.as_deref(), Some("current"));
-    // Without dedup, the same delivery is handled again.
-    assert_eq!(send(server.addr, &good).await.status, 200);
-    assert_eq!(probe.count(&id), 2);
-
-    let fresh = || Delivery::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED);
-    for (what, delivery, status, body) in [
-        ("forged", forged(fresh()), 401, bodies::INVALID_SIGNATURE),
-        (
-            "unsigned",
-            fresh().without_header(names::SIGNATURE),
-            400,
-            bodies::BAD_REQUEST,
-        ),
-        (
-            "no event id",
-            fresh().without_header(names::EVENT_ID),
-            400,
-            bodies::BAD_REQUEST,
-        ),
-    ] {
-        let answer = send(server.addr, &delivery).await;
-        assert_eq!(
-            (answer.status, answer.body.as_str()),
-            (status, body),
-            "{what}"
-        );
-    }
-    let big = Delivery::kirim("contact.created", &unique_id(), &vec![b'a'; LIMIT + 1]);
-    let answer = send(server.addr, &big).await;
-    assert_eq!(
-        (answer.status, answer.body.as_str()),
-        (413, bodies::TOO_LARGE)
-    );
-    let answer = send_chunked(server.addr, &big, 4096).await;
-    assert_eq!(
-        (answer.status, answer.body.as_str()),
-        (413, bodies::TOO_LARGE)
-    );
-    assert_eq!(probe.calls().len(), 2);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn extractor_alone_refuses_a_dedup_receiver_loudly() {
+async fn extractor_without_the_middleware_refuses_loudly() {
     let logs = logs();
     let probe = Probe::default();
-    let server = support::serve(alone(Some(receiver()), None, &probe)).await;
+    let handler_probe = probe.clone();
+    let server = support::serve(move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(handler_probe.clone()))
+            .route(ROUTE, web::post().to(support::probe_handler));
+    })
+    .await;
     let delivery = Delivery::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED);
     let answer = send(server.addr, &delivery).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
         (500, "internal server error")
     );
-    assert!(probe.calls().is_empty());
+    assert!(probe.calls().is_empty(), "the handler must not run");
 
     let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     let line = text
         .lines()
-        .find(|l| l.contains("but the Receiver has dedup configured"))
+        .find(|l| l.contains("without KirimMiddleware"))
         .unwrap_or_else(|| panic!("no log of the refusal in {text:?}"));
     assert!(line.contains("ERROR"), "{line}");
     assert!(
         line.contains("wrap the webhook route in `.wrap(KirimMiddleware::new(receiver))`"),
         "{line}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn extractor_without_receiver_or_middleware_is_500() {
-    let _ = logs();
-    let probe = Probe::default();
-    let server = support::serve(alone(None, None, &probe)).await;
-    let delivery = Delivery::kirim("contact.created", &unique_id(), fixtures::CONTACT_CREATED);
-    let answer = send(server.addr, &delivery).await;
-    assert_eq!(
-        (answer.status, answer.body.as_str()),
-        (500, "internal server error")
-    );
-    assert!(probe.calls().is_empty());
-    assert!(logged().contains("without a web::Data<Receiver> in the app data"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_smaller_payload_config_limit_wins() {
-    let probe = Probe::default();
-    let receiver = Receiver::new(verifier()).with_max_body_bytes(LIMIT);
-    let config = web::PayloadConfig::new(1024);
-    let server = support::serve(alone(Some(receiver), Some(config), &probe)).await;
-
-    let fits = Delivery::kirim("contact.created", &unique_id(), &[b'x'; 1024]);
-    let answer = send(server.addr, &fits).await;
-    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
-    let fits = Delivery::kirim("contact.created", &unique_id(), &[b'y'; 1024]);
-    let answer = send_chunked(server.addr, &fits, 100).await;
-    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
-
-    let over = Delivery::kirim("contact.created", &unique_id(), &[b'z'; 1025]);
-    let answer = send(server.addr, &over).await;
-    assert_eq!(
-        (answer.status, answer.body.as_str()),
-        (413, bodies::TOO_LARGE)
-    );
-    let answer = send_chunked(server.addr, &over, 100).await;
-    assert_eq!(
-        (answer.status, answer.body.as_str()),
-        (413, bodies::TOO_LARGE)
-    );
-
-    let bodies: Vec<Vec<u8>> = probe.calls().into_iter().map(|c| c.body).collect();
-    assert_eq!(bodies, [vec![b'x'; 1024], vec![b'y'; 1024]]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_receiver_limit_wins_over_a_larger_payload_config() {
-    let probe = Probe::default();
-    let receiver = Receiver::new(verifier()).with_max_body_bytes(LIMIT);
-    let config = web::PayloadConfig::new(4 * LIMIT);
-    let server = support::serve(alone(Some(receiver), Some(config), &probe)).await;
-
-    let over = Delivery::kirim("contact.created", &unique_id(), &vec![b'a'; LIMIT + 1]);
-    let answer = send(server.addr, &over).await;
-    assert_eq!(
-        (answer.status, answer.body.as_str()),
-        (413, bodies::TOO_LARGE)
-    );
-    let answer = send_chunked(server.addr, &over, 4096).await;
-    assert_eq!(
-        (answer.status, answer.body.as_str()),
-        (413, bodies::TOO_LARGE)
-    );
-    let fits = Delivery::kirim("contact.created", &unique_id(), &vec![b'b'; LIMIT]);
-    let answer = send_chunked(server.addr, &fits, 4096).await;
-    assert_eq!((answer.status, answer.body.as_str()), (200, bodies::OK));
-    assert_eq!(probe.calls().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

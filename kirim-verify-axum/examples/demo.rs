@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kirim_test_support::http::fixtures;
-use kirim_verify::{Dedup, MemoryStore, Receiver, Secret, Signer, Verifier, bodies};
+use kirim_verify::flow::bodies;
+use kirim_verify::{Dedup, MemoryStore, Receiver, Secret, Signer, Verifier};
 use tokio::sync::mpsc;
 
 /// The secret in use before the rotation.

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{Extensions, HeaderValue};
 use http_body::{Frame, SizeHint};
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use http_body_util::BodyExt as _;
 use kirim_verify::{Receiver, Rejection, Webhook};
 
 use crate::rejection::KirimRejection;
@@ -30,26 +30,17 @@ pub(crate) async fn verify(
 }
 
 async fn read(receiver: &Receiver, request: Request) -> Result<(Parts, Webhook), Rejection> {
-    let (mut parts, body) = request.into_parts();
+    let (mut parts, mut body) = request.into_parts();
 
     // Declared length, signature header and timestamp: all checked before the body is read.
-    let mut intake =
-        receiver.begin_now(|name| parts.headers.get(name).map(HeaderValue::as_bytes))?;
-    if let Some(axum) = axum_limit(&mut parts.extensions) {
-        intake = intake.within(axum)?;
-    }
-    let limit = intake.limit();
+    // The intake is the one body counter, under the smaller of the two limits.
+    let framework_limit = axum_limit(&mut parts.extensions);
+    let lookup = |name: &'static str| parts.headers.get(name).map(HeaderValue::as_bytes);
+    let mut intake = receiver.begin_now(lookup, framework_limit)?;
 
     // Every frame is counted, hashed and kept as it arrives; nothing past the limit is read.
-    let mut body = Limited::new(body, limit);
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|error| {
-            if error.is::<LengthLimitError>() {
-                Rejection::TooLarge { limit: Some(limit) }
-            } else {
-                Rejection::BodyUnreadable(error)
-            }
-        })?;
+        let frame = frame.map_err(|error| Rejection::BodyUnreadable(error.into()))?;
         if let Ok(data) = frame.into_data() {
             intake.push(data)?;
         }

@@ -10,55 +10,41 @@ use std::task::{Context, Poll};
 use axum_core::body::Body;
 use axum_core::extract::Request;
 use axum_core::response::{IntoResponse, Response};
-use kirim_verify::{Processed, Receiver};
+use kirim_verify::Receiver;
+use kirim_verify::flow::Outcome;
 use tower::{Layer, Service};
 
 use crate::KirimWebhook;
 use crate::intake;
 use crate::rejection::{self, KirimRejection};
 
-/// Runs the receiving flow around the webhook route: body limit, signature and timestamp,
-/// dedup; then the handler, whose outcome settles the dedup claim.
+/// Runs [`Receiver`]'s flow around the webhook route: body limit, signature and timestamp,
+/// dedup; then the handler, whose answer settles the event's dedup claim (a 2xx completes it;
+/// another status, an error or a panic releases it, so Kirim's retry is processed). The steps
+/// and the status of each outcome are described once, in [`Receiver`]'s documentation.
 ///
-/// For each request it:
-///
-/// 1. refuses a declared `Content-Length` over the limit (the smaller of
-///    [`Receiver::max_body_bytes`] and axum's `DefaultBodyLimit`), then reads the body frame by
-///    frame, counting and hashing as it goes, and verifies it: 400, 401 or 413 otherwise;
-/// 2. claims the event (and, with the replay guard, its signature) in the dedup store: a
-///    duplicate is answered 200 `duplicate` without running the handler; an event in progress
-///    elsewhere, or a store that fails, is answered 503 with `Retry-After`;
-/// 3. puts the body back and the [`KirimWebhook`](crate::KirimWebhook) into the request
-///    extensions, and calls the route;
-/// 4. settles the claim from the response: a 2xx completes it; any other status, an error or a
-///    panic releases it, so Kirim's retry is processed. A panic is answered 500.
+/// The verified delivery reaches the handler as the [`KirimWebhook`](crate::KirimWebhook)
+/// extractor, and the body is put back, so `Bytes` or `Json` still work next to it.
 ///
 /// Apply it to the webhook route only, with `route_layer` so that other methods still get 405:
 /// `post(handler).route_layer(KirimLayer::new(receiver))`. Every request through it must be a
-/// signed delivery. A `DefaultBodyLimit` counts when it is applied outside this layer (added
-/// after it), as it is when set on the router.
+/// signed delivery. The body limit is the receiver's, or axum's `DefaultBodyLimit` when that is
+/// smaller and applied outside this layer (as it is when set on the router).
 ///
-/// A request cancelled mid-handler (the connection dropped) leaves its claim to expire after the
-/// lease: nothing is marked done.
+/// A request cancelled mid-handler (the connection dropped) leaves its claim to expire after
+/// the lease: nothing is marked done.
 #[derive(Clone)]
 pub struct KirimLayer {
     receiver: Arc<Receiver>,
 }
 
 impl KirimLayer {
-    /// A layer running `receiver`'s flow. Share the same `Arc<Receiver>` as router state for
-    /// the [`KirimWebhook`](crate::KirimWebhook) extractor.
+    /// A layer running `receiver`'s flow (a `Receiver`, or an `Arc` of one to share it).
     #[must_use]
     pub fn new(receiver: impl Into<Arc<Receiver>>) -> Self {
         Self {
             receiver: receiver.into(),
         }
-    }
-
-    /// The receiver this layer runs.
-    #[must_use]
-    pub fn receiver(&self) -> &Arc<Receiver> {
-        &self.receiver
     }
 }
 
@@ -144,8 +130,8 @@ where
             .is_ok_and(|response| response.status().is_success())
     };
     match receiver.process(&webhook, handler, is_success).await {
-        Processed::Handled(outcome) => outcome,
-        Processed::Duplicate => Ok(rejection::duplicate()),
-        Processed::Refused(rejection) => Ok(KirimRejection::from(rejection).into_response()),
+        Outcome::Handled(outcome) => outcome,
+        Outcome::Duplicate => Ok(rejection::duplicate()),
+        Outcome::Refused(rejection) => Ok(KirimRejection::from(rejection).into_response()),
     }
 }

@@ -12,7 +12,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kirim_test_support::http::{Delivery, SECRET, fixtures, send};
-use kirim_verify::{Secret, Signer, bodies};
+use kirim_verify::flow::bodies;
+use kirim_verify::{Secret, Signer};
 
 /// The receiver example, built.
 fn receiver_binary() -> &'static PathBuf {
@@ -67,6 +68,8 @@ fn receiver_command() -> Command {
         "KIRIM_LISTEN",
         "KIRIM_TOLERANCE_SECS",
         "KIRIM_MAX_BODY_BYTES",
+        "KIRIM_METRICS_LISTEN",
+        "DATABASE_URL",
         "REDIS_URL",
         "RUST_LOG",
     ] {
@@ -133,7 +136,9 @@ fn refuses_to_start_without_secrets() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(
-        stderr.contains("KIRIM_WEBHOOK_SECRETS: webhook secret does not start with whsec_"),
+        stderr.contains(
+            "KIRIM_WEBHOOK_SECRETS is invalid: webhook secret does not start with whsec_"
+        ),
         "{stderr}"
     );
     assert!(
@@ -302,4 +307,50 @@ async fn instances_share_dedup_through_redis() {
     assert!(answer.headers.contains_key("retry-after"), "{answer:?}");
     let warning = two.wait_for(&["WARN", "kirim webhook refused", "status=503"]);
     assert!(warning.contains("dedup store"), "{warning}");
+}
+
+/// `KIRIM_METRICS_LISTEN`: the counters an operator graphs, and that a rotation reads to see the
+/// new secret verify, in Prometheus text format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_its_counters_on_the_metrics_listener() {
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut command = receiver_command();
+    command
+        .env("KIRIM_WEBHOOK_SECRETS", format!("current={SECRET}"))
+        .env("KIRIM_METRICS_LISTEN", metrics_addr.to_string());
+    let receiver = Running::start(command);
+    receiver.wait_for(&["metrics on"]);
+    let addr = listening_addr(&receiver);
+
+    let first = Delivery::kirim(
+        "contact.created",
+        "evt_01HXYZMETRICS000000000000A",
+        fixtures::CONTACT_CREATED,
+    );
+    assert_eq!(send(addr, &first).await.status, 200);
+    assert_eq!(send(addr, &first.clone().retry()).await.status, 200);
+    let signer = Signer::new([Secret::new(SECRET).unwrap()]).unwrap();
+    let forged = first.with_header(
+        "x-kirim-signature",
+        &signer.forged(kirim_verify::unix_now(), fixtures::CONTACT_CREATED),
+    );
+    assert_eq!(send(addr, &forged).await.status, 401);
+
+    let text = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "kirim_webhooks_verified_total{secret=\"current\"} 2",
+        "kirim_webhooks_duplicates_total 1",
+        "kirim_webhooks_handled_total{outcome=\"success\"} 1",
+        "kirim_webhooks_rejected_total{reason=\"signature_mismatch\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
 }

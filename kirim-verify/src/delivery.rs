@@ -3,7 +3,7 @@
 use alloc::string::String;
 use core::fmt;
 
-use crate::error::Error;
+use crate::error::VerifyError;
 
 /// Header names, lowercase (HTTP header names are case-insensitive).
 pub mod names {
@@ -73,7 +73,7 @@ impl fmt::Display for Source {
 /// assert_eq!(delivery.event(), "contact.created");
 /// assert_eq!(delivery.source(), &Source::Kirim);
 /// assert_eq!(delivery.attempt(), Some(2));
-/// # Ok::<(), kirim_verify::Error>(())
+/// # Ok::<(), kirim_verify::VerifyError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -90,12 +90,14 @@ impl Delivery {
     ///
     /// # Errors
     ///
-    /// [`Error::MissingHeader`] or [`Error::InvalidHeader`] for `X-Kirim-Event` and
+    /// [`VerifyError::MissingHeader`] or [`VerifyError::InvalidHeader`] for `X-Kirim-Event` and
     /// `X-Kirim-Event-Id` (empty, longer than [`MAX_META_BYTES`], or not visible ASCII).
-    pub fn from_lookup<'h>(get: impl Fn(&'static str) -> Option<&'h [u8]>) -> Result<Self, Error> {
+    pub fn from_lookup<'h>(
+        get: impl Fn(&'static str) -> Option<&'h [u8]>,
+    ) -> Result<Self, VerifyError> {
         let required = |name| match get(name) {
-            None => Err(Error::MissingHeader { name }),
-            Some(value) => token(value).ok_or(Error::InvalidHeader { name }),
+            None => Err(VerifyError::MissingHeader { name }),
+            Some(value) => token(value).ok_or(VerifyError::InvalidHeader { name }),
         };
         let event = required(names::EVENT)?;
         let event_id = required(names::EVENT_ID)?;
@@ -126,7 +128,7 @@ impl Delivery {
     ///
     /// As [`from_lookup`](Self::from_lookup).
     #[cfg(feature = "http")]
-    pub fn from_headers(headers: &http::HeaderMap) -> Result<Self, Error> {
+    pub fn from_headers(headers: &http::HeaderMap) -> Result<Self, VerifyError> {
         Self::from_lookup(|name| headers.get(name).map(http::HeaderValue::as_bytes))
     }
 
@@ -175,7 +177,7 @@ fn token(value: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn parse(headers: &[(&'static str, &'static [u8])]) -> Result<Delivery, Error> {
+    fn parse(headers: &[(&'static str, &'static [u8])]) -> Result<Delivery, VerifyError> {
         Delivery::from_lookup(|name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
     }
 
@@ -188,30 +190,30 @@ mod tests {
     fn required_headers() {
         assert_eq!(
             parse(&BASE[..1]),
-            Err(Error::MissingHeader {
+            Err(VerifyError::MissingHeader {
                 name: names::EVENT_ID
             })
         );
         assert_eq!(
             parse(&[(names::EVENT, b""), BASE[1]]),
-            Err(Error::InvalidHeader { name: names::EVENT })
+            Err(VerifyError::InvalidHeader { name: names::EVENT })
         );
         assert_eq!(
             parse(&[BASE[0], (names::EVENT_ID, b"evt 1")]),
-            Err(Error::InvalidHeader {
+            Err(VerifyError::InvalidHeader {
                 name: names::EVENT_ID
             })
         );
         assert_eq!(
             parse(&[BASE[0], (names::EVENT_ID, &[0xff; 4])]),
-            Err(Error::InvalidHeader {
+            Err(VerifyError::InvalidHeader {
                 name: names::EVENT_ID
             })
         );
         let long: &'static [u8] = &[b'a'; MAX_META_BYTES + 1];
         assert_eq!(
             parse(&[BASE[0], (names::EVENT_ID, long)]),
-            Err(Error::InvalidHeader {
+            Err(VerifyError::InvalidHeader {
                 name: names::EVENT_ID
             })
         );

@@ -7,11 +7,11 @@ use crate::header::MalformedHeader;
 /// Why a delivery is not authentic, or could not be read.
 ///
 /// The [`Display`](fmt::Display) text is for the operator (logs). Send the HTTP caller only a
-/// generic answer; [`Error::status`] gives the status code the spec prescribes. No variant
+/// generic answer; [`VerifyError::status`] gives the status code the spec prescribes. No variant
 /// carries a secret, a computed signature or the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Error {
+pub enum VerifyError {
     /// A required header is absent (`X-Kirim-Signature`, or a delivery header the receiver needs).
     MissingHeader {
         /// Lowercase header name.
@@ -43,7 +43,7 @@ pub enum Error {
     },
 }
 
-impl Error {
+impl VerifyError {
     /// The HTTP status the spec prescribes: 400 for a missing or malformed header (a
     /// configuration bug on one side: permanent, fix and replay), 401 for a mismatch or a
     /// timestamp outside the tolerance.
@@ -58,7 +58,7 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MissingHeader { name } => write!(f, "request has no {name} header"),
@@ -91,9 +91,9 @@ impl fmt::Display for Error {
 }
 
 // No `source()`: the malformed-header reason is already part of the Display text.
-impl core::error::Error for Error {}
+impl core::error::Error for VerifyError {}
 
-impl From<MalformedHeader> for Error {
+impl From<MalformedHeader> for VerifyError {
     fn from(reason: MalformedHeader) -> Self {
         Self::MalformedHeader(reason)
     }

@@ -1,4 +1,5 @@
-//! Parsing of the `X-Kirim-Signature` header value.
+//! The `X-Kirim-Signature` header, parsed by borrowing: for tools that inspect or build headers
+//! rather than verify requests.
 
 use core::fmt::{self, Write as _};
 
@@ -63,14 +64,14 @@ impl core::error::Error for MalformedHeader {}
 /// value and verifies exactly as the original.
 ///
 /// ```
-/// use kirim_verify::SignatureHeader;
+/// use kirim_verify::header::SignatureHeader;
 ///
 /// let header = SignatureHeader::parse(
 ///     b"t=1716480000, v1=6317b47eecc3a55a1b1f2c0511df9c14344ef8cd78484b04bd8b77b9a6da3fd3, v0=old",
 /// )?;
 /// assert_eq!(header.timestamp(), 1_716_480_000);
 /// assert_eq!(header.signatures().len(), 1);
-/// # Ok::<(), kirim_verify::MalformedHeader>(())
+/// # Ok::<(), kirim_verify::header::MalformedHeader>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignatureHeader {

@@ -1,52 +1,79 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
 #![forbid(unsafe_code)]
+// The core stays usable without `std`: name items by the crate that really has them.
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Without `std` there is no async flow to run dedup in; its configuration types still build.
+#![cfg_attr(not(feature = "std"), allow(dead_code))]
 
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "std")]
+mod claims;
+#[cfg(feature = "std")]
+mod clock;
 mod dedup;
+mod dedup_store;
 mod delivery;
+#[cfg(feature = "std")]
+mod env;
 mod error;
-mod header;
+pub mod header;
+mod intake;
+mod key;
 #[cfg(feature = "std")]
 mod memory;
+pub mod metrics;
 #[cfg(feature = "std")]
-mod process;
-mod receive;
+mod newtype;
+#[cfg(feature = "std")]
+mod outcome;
+#[cfg(feature = "std")]
+mod panic;
+mod receiver;
 mod rejection;
 mod secret;
 mod signer;
 mod verifier;
+mod webhook;
 
-pub use dedup::{
-    BoxError, Claim, ClaimToken, DEFAULT_LEASE, DEFAULT_RETENTION, DedupKey, DedupStore,
-    DefaultKeyStrategy, KeyStrategy, MAX_RAW_ID_BYTES, Settled, StoreError,
-};
-pub use delivery::{Delivery, MAX_META_BYTES, Source, names};
-pub use error::{ConfigError, Error};
-pub use header::{MAX_HEADER_BYTES, MAX_SIGNATURES, MalformedHeader, SignatureHeader};
+// What a user needs: a receiver from secrets, a store, the verified webhook.
+#[cfg(feature = "std")]
+pub use clock::unix_now;
+pub use dedup::{DEFAULT_LEASE, DEFAULT_RETENTION, Dedup, StoreFailure};
+pub use delivery::{Delivery, Source};
+#[cfg(feature = "std")]
+pub use env::{DEFAULT_LISTEN, EnvConfig, EnvError};
+pub use error::{ConfigError, VerifyError};
 #[cfg(feature = "std")]
 pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore};
-#[cfg(feature = "std")]
-pub use process::Processed;
-pub use receive::{
-    Admission, BodyIntake, DEFAULT_KEY_PREFIX, DEFAULT_MAX_BODY_BYTES, Dedup, Receiver,
-    SettleReport, StoreFailure, Ticket, Webhook,
-};
-pub use rejection::{Rejection, bodies};
+pub use receiver::{DEFAULT_MAX_BODY_BYTES, Receiver};
+pub use rejection::Rejection;
 pub use secret::Secret;
 pub use signer::Signer;
-pub use verifier::{DEFAULT_TOLERANCE, MAX_SECRETS, Verification, Verified, Verifier};
+pub use verifier::{DEFAULT_TOLERANCE, MAX_SECRETS, Verified, Verifier};
+pub use webhook::Webhook;
 
-/// The system clock, in unix seconds: the one place the crate reads it. A clock before 1970
-/// reads as 0, which every fresh timestamp then fails as too new.
-#[cfg(feature = "std")]
-#[must_use]
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// For store implementers: the two-phase claim contract every dedup store keeps, and the keys
+/// it is asked about. Run `kirim-test-support`'s conformance suite against an implementation.
+pub mod store {
+    pub use crate::dedup::DEFAULT_KEY_PREFIX;
+    pub use crate::dedup_store::{BoxError, Claim, ClaimToken, DedupStore, Settled, StoreError};
+    pub use crate::key::{DedupKey, DefaultKeyStrategy, KeyStrategy, MAX_RAW_ID_BYTES};
+}
+
+/// For framework adapter authors: the steps of [`Receiver`]'s flow, the
+/// header names it reads, and the response bodies it answers with.
+pub mod flow {
+    pub use crate::delivery::{MAX_META_BYTES, names};
+    pub use crate::intake::BodyIntake;
+    #[cfg(feature = "std")]
+    pub use crate::outcome::Outcome;
+    pub use crate::rejection::bodies;
+    pub use crate::verifier::Verification;
+    #[cfg(feature = "std")]
+    pub use crate::{adapter_rejection, adapter_webhook};
 }

@@ -1,13 +1,15 @@
 //! The in-memory dedup store: one process, bounded, exact.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::{Future, ready};
+use core::future::{Future, ready};
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
 use std::string::ToString;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::dedup::{Claim, ClaimToken, DedupKey, DedupStore, Settled, StoreError};
+use crate::dedup_store::{Claim, ClaimToken, DedupStore, Settled, StoreError};
+use crate::key::DedupKey;
 
 /// Default bound on remembered keys.
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
@@ -31,7 +33,8 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 /// ```
 /// # tokio_test_block_on(async {
 /// use std::time::Duration;
-/// use kirim_verify::{Claim, DedupKey, DedupStore, MemoryStore};
+/// use kirim_verify::MemoryStore;
+/// use kirim_verify::store::{Claim, DedupKey, DedupStore};
 ///
 /// let store = MemoryStore::new();
 /// let key = DedupKey::new("kirim:", "evt", "evt_1");
@@ -40,7 +43,7 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 /// };
 /// store.complete(&key, &token, Duration::from_secs(3600)).await?;
 /// assert_eq!(store.claim(&key, Duration::from_secs(30)).await?, Claim::Done);
-/// # Ok::<(), kirim_verify::StoreError>(())
+/// # Ok::<(), kirim_verify::store::StoreError>(())
 /// # });
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)

@@ -4,8 +4,8 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::dedup::{BoxError, StoreError};
-use crate::error::Error;
+use crate::dedup_store::{BoxError, StoreError};
+use crate::error::VerifyError;
 
 /// Response bodies: short and generic. The precise reason is in the [`Rejection`], for logs.
 pub mod bodies {
@@ -39,11 +39,11 @@ pub mod bodies {
 #[non_exhaustive]
 pub enum Rejection {
     /// The delivery did not verify, or its headers are unusable: 400 or 401.
-    Verify(Error),
+    Verify(VerifyError),
     /// The body is longer than the limit: 413.
     TooLarge {
-        /// The limit in force, in bytes, when known (a framework may keep its own private).
-        limit: Option<usize>,
+        /// The limit in force, in bytes.
+        limit: usize,
     },
     /// The body could not be read (the client went away, a broken chunked encoding): 400.
     BodyUnreadable(BoxError),
@@ -111,9 +111,33 @@ impl Rejection {
         }
     }
 
+    /// A short stable name for the reason, for metrics and dashboards: `malformed_header`,
+    /// `missing_header`, `invalid_header`, `signature_mismatch`, `too_old`, `too_new`,
+    /// `too_large`, `body_unreadable`, `invalid_json`, `in_progress`, `store_unavailable`,
+    /// `handler_panicked` or `misconfigured`.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Verify(VerifyError::MissingHeader { .. }) => "missing_header",
+            Self::Verify(VerifyError::InvalidHeader { .. }) => "invalid_header",
+            Self::Verify(VerifyError::MalformedHeader(_)) => "malformed_header",
+            Self::Verify(VerifyError::SignatureMismatch) => "signature_mismatch",
+            Self::Verify(VerifyError::TooOld { .. }) => "too_old",
+            Self::Verify(VerifyError::TooNew { .. }) => "too_new",
+            Self::TooLarge { .. } => "too_large",
+            Self::BodyUnreadable(_) => "body_unreadable",
+            Self::InvalidJson { .. } => "invalid_json",
+            Self::InProgress { .. } => "in_progress",
+            Self::Store(_) => "store_unavailable",
+            Self::HandlerPanicked => "handler_panicked",
+            Self::Misconfigured { .. } => "misconfigured",
+        }
+    }
+
     /// Emits the operator's `tracing` event: `error` for a misconfiguration, `warn`
     /// for server-side trouble (the store, 503), `debug` for a refused client. Reasons only.
     pub fn log(&self) {
+        crate::metrics::rejected(self);
         let status = self.status();
         match self {
             // Logged with its message where it was caught (`Receiver::process`).
@@ -148,12 +172,7 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Verify(error) => fmt::Display::fmt(error, f),
-            Self::TooLarge { limit: Some(limit) } => {
-                write!(f, "webhook body is over the {limit} byte limit")
-            }
-            Self::TooLarge { limit: None } => {
-                f.write_str("webhook body is over the framework's body limit")
-            }
+            Self::TooLarge { limit } => write!(f, "webhook body is over the {limit} byte limit"),
             Self::BodyUnreadable(_) => f.write_str("failed to read the webhook body"),
             Self::InvalidJson { line, column } => write!(
                 f,
@@ -182,8 +201,8 @@ impl core::error::Error for Rejection {
     }
 }
 
-impl From<Error> for Rejection {
-    fn from(error: Error) -> Self {
+impl From<VerifyError> for Rejection {
+    fn from(error: VerifyError) -> Self {
         Self::Verify(error)
     }
 }

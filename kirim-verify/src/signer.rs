@@ -23,7 +23,7 @@ const FORGER_SECRET: &str = "whsec_forged-by-kirim-verify-signer";
 /// ones it must refuse.
 ///
 /// ```
-/// use kirim_verify::{Error, Secret, Signer, Verifier};
+/// use kirim_verify::{Secret, Signer, Verifier, VerifyError};
 ///
 /// let secret = Secret::new("whsec_test")?;
 /// let signer = Signer::new([secret.clone()])?;
@@ -34,11 +34,11 @@ const FORGER_SECRET: &str = "whsec_forged-by-kirim-verify-signer";
 /// assert!(verifier.verify_at(signer.sign(now, body).as_bytes(), body, now).is_ok());
 /// assert_eq!(
 ///     verifier.verify_at(signer.forged(now, body).as_bytes(), body, now),
-///     Err(Error::SignatureMismatch),
+///     Err(VerifyError::SignatureMismatch),
 /// );
 /// assert!(matches!(
 ///     verifier.verify_at(signer.expired(now, body).as_bytes(), body, now),
-///     Err(Error::TooOld { .. }),
+///     Err(VerifyError::TooOld { .. }),
 /// ));
 /// # Ok::<(), kirim_verify::ConfigError>(())
 /// ```
@@ -81,7 +81,7 @@ impl Signer {
     }
 
     /// Correctly signed, but 60 s further in the past than the default tolerance allows:
-    /// refused with [`Error::TooOld`](crate::Error::TooOld) by a verifier with the default
+    /// refused with [`VerifyError::TooOld`](crate::VerifyError::TooOld) by a verifier with the default
     /// tolerance. There is no such timestamp when `now` is below 360; the header is then signed
     /// at `t=0`, and only a verifier with a tolerance below `now` refuses it.
     #[must_use]
@@ -90,7 +90,7 @@ impl Signer {
     }
 
     /// Correctly signed, but 60 s further in the future than the default tolerance allows:
-    /// refused with [`Error::TooNew`](crate::Error::TooNew) by a verifier with the default
+    /// refused with [`VerifyError::TooNew`](crate::VerifyError::TooNew) by a verifier with the default
     /// tolerance (for any `now` up to 360 s below the largest timestamp a header can carry).
     #[must_use]
     pub fn future(&self, now: u64, body: &[u8]) -> String {
@@ -98,7 +98,7 @@ impl Signer {
     }
 
     /// Well formed and fresh, but signed with a secret that is not this signer's: refused with
-    /// [`Error::SignatureMismatch`](crate::Error::SignatureMismatch).
+    /// [`VerifyError::SignatureMismatch`](crate::VerifyError::SignatureMismatch).
     #[must_use]
     pub fn forged(&self, timestamp: u64, body: &[u8]) -> String {
         let forger = forger();
@@ -120,7 +120,7 @@ impl Signer {
     }
 
     /// Valid `v1` entries but no `t=`: refused as a malformed header
-    /// ([`MalformedHeader::MissingTimestamp`](crate::MalformedHeader::MissingTimestamp)).
+    /// ([`MalformedHeader::MissingTimestamp`](crate::header::MalformedHeader::MissingTimestamp)).
     #[must_use]
     pub fn without_timestamp(&self, timestamp: u64, body: &[u8]) -> String {
         let signed = self.sign(timestamp, body);

@@ -9,7 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use crate::error::{ConfigError, Error};
+use crate::error::{ConfigError, VerifyError};
 use crate::header::SignatureHeader;
 use crate::secret::Secret;
 
@@ -49,7 +49,7 @@ struct Key {
 ///
 /// // One byte changed: refused, with a reason for the operator.
 /// let err = verifier.verify_at(header, b"{}", 1_716_480_000).unwrap_err();
-/// assert_eq!(err, kirim_verify::Error::SignatureMismatch);
+/// assert_eq!(err, kirim_verify::VerifyError::SignatureMismatch);
 /// assert_eq!(err.status(), 401);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -136,9 +136,9 @@ impl Verifier {
     ///
     /// # Errors
     ///
-    /// [`Error::MalformedHeader`], [`Error::TooOld`], [`Error::TooNew`] or
-    /// [`Error::SignatureMismatch`].
-    pub fn verify_at(&self, header: &[u8], body: &[u8], now: u64) -> Result<Verified, Error> {
+    /// [`VerifyError::MalformedHeader`], [`VerifyError::TooOld`], [`VerifyError::TooNew`] or
+    /// [`VerifyError::SignatureMismatch`].
+    pub fn verify_at(&self, header: &[u8], body: &[u8], now: u64) -> Result<Verified, VerifyError> {
         let header = SignatureHeader::parse(header)?;
         self.check_timestamp(header.timestamp(), now)?;
         let t = header.timestamp_digits();
@@ -158,7 +158,7 @@ impl Verifier {
     ///
     /// As [`verify_at`](Self::verify_at).
     #[cfg(feature = "std")]
-    pub fn verify(&self, header: &[u8], body: &[u8]) -> Result<Verified, Error> {
+    pub fn verify(&self, header: &[u8], body: &[u8]) -> Result<Verified, VerifyError> {
         self.verify_at(header, body, crate::unix_now())
     }
 
@@ -183,8 +183,8 @@ impl Verifier {
     ///
     /// # Errors
     ///
-    /// [`Error::MalformedHeader`], [`Error::TooOld`] or [`Error::TooNew`].
-    pub fn start_at(&self, header: &[u8], now: u64) -> Result<Verification<'_>, Error> {
+    /// [`VerifyError::MalformedHeader`], [`VerifyError::TooOld`] or [`VerifyError::TooNew`].
+    pub fn start_at(&self, header: &[u8], now: u64) -> Result<Verification<'_>, VerifyError> {
         let header = SignatureHeader::parse(header)?;
         self.check_timestamp(header.timestamp(), now)?;
         let t = header.timestamp_digits();
@@ -211,15 +211,15 @@ impl Verifier {
     ///
     /// As [`start_at`](Self::start_at).
     #[cfg(feature = "std")]
-    pub fn start(&self, header: &[u8]) -> Result<Verification<'_>, Error> {
+    pub fn start(&self, header: &[u8]) -> Result<Verification<'_>, VerifyError> {
         self.start_at(header, crate::unix_now())
     }
 
-    fn check_timestamp(&self, timestamp: u64, now: u64) -> Result<(), Error> {
+    fn check_timestamp(&self, timestamp: u64, now: u64) -> Result<(), VerifyError> {
         if let Some(tolerance_secs) = self.past {
             let age_secs = now.saturating_sub(timestamp);
             if age_secs > tolerance_secs {
-                return Err(Error::TooOld {
+                return Err(VerifyError::TooOld {
                     age_secs,
                     tolerance_secs,
                 });
@@ -228,7 +228,7 @@ impl Verifier {
         if let Some(tolerance_secs) = self.future {
             let ahead_secs = timestamp.saturating_sub(now);
             if ahead_secs > tolerance_secs {
-                return Err(Error::TooNew {
+                return Err(VerifyError::TooNew {
                     ahead_secs,
                     tolerance_secs,
                 });
@@ -246,7 +246,7 @@ impl Verifier {
         &self,
         header: &SignatureHeader,
         tags: impl Iterator<Item = HmacSha256>,
-    ) -> Result<Verified, Error> {
+    ) -> Result<Verified, VerifyError> {
         let mut found = Choice::from(0);
         let mut secret = 0u32;
         for (i, mac) in (0u32..).zip(tags) {
@@ -258,7 +258,7 @@ impl Verifier {
             }
         }
         if !bool::from(found) {
-            return Err(Error::SignatureMismatch);
+            return Err(VerifyError::SignatureMismatch);
         }
         // The index is below 16: it came from enumerating a bounded list.
         let secret = secret as usize;
@@ -326,8 +326,8 @@ impl Verification<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::SignatureMismatch`].
-    pub fn finish(self) -> Result<Verified, Error> {
+    /// [`VerifyError::SignatureMismatch`].
+    pub fn finish(self) -> Result<Verified, VerifyError> {
         self.verifier.compare(&self.header, self.macs.into_iter())
     }
 
@@ -338,9 +338,9 @@ impl Verification<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::TooOld`] or [`Error::TooNew`] against `now`; otherwise as
+    /// [`VerifyError::TooOld`] or [`VerifyError::TooNew`] against `now`; otherwise as
     /// [`finish`](Self::finish).
-    pub fn finish_at(self, now: u64) -> Result<Verified, Error> {
+    pub fn finish_at(self, now: u64) -> Result<Verified, VerifyError> {
         self.verifier
             .check_timestamp(self.header.timestamp(), now)?;
         self.finish()

@@ -11,7 +11,8 @@ use incremental::{chunks, incremental};
 
 use std::time::Duration;
 
-use kirim_verify::{Error, MalformedHeader, Secret, SignatureHeader, Signer, Verifier};
+use kirim_verify::header::{MalformedHeader, SignatureHeader};
+use kirim_verify::{Secret, Signer, Verifier, VerifyError};
 use proptest::prelude::*;
 use proptest::sample::{Index, select, subsequence};
 use proptest::test_runner::FileFailurePersistence;
@@ -294,7 +295,7 @@ proptest! {
         prop_assert!(verifier.verify_at(header.as_bytes(), &body, now).is_ok());
         prop_assert_eq!(
             verifier.verify_at(header.as_bytes(), &tampered, now),
-            Err(Error::SignatureMismatch)
+            Err(VerifyError::SignatureMismatch)
         );
     }
 
@@ -312,13 +313,13 @@ proptest! {
         longer.extend_from_slice(&extra);
         prop_assert_eq!(
             verifier.verify_at(header.as_bytes(), &longer, now),
-            Err(Error::SignatureMismatch)
+            Err(VerifyError::SignatureMismatch)
         );
         if !body.is_empty() {
             let shorter = &body[..cut.index(body.len())];
             prop_assert_eq!(
                 verifier.verify_at(header.as_bytes(), shorter, now),
-                Err(Error::SignatureMismatch)
+                Err(VerifyError::SignatureMismatch)
             );
         }
     }
@@ -336,7 +337,7 @@ proptest! {
         for wrong in wrong.iter().filter(|w| !values.contains(w)) {
             prop_assert_eq!(
                 verifier(std::slice::from_ref(wrong)).verify_at(header.as_bytes(), &body, now),
-                Err(Error::SignatureMismatch)
+                Err(VerifyError::SignatureMismatch)
             );
         }
     }
@@ -357,14 +358,14 @@ proptest! {
             let header = format!("t={moved}{v1s}");
             prop_assert_eq!(
                 verifier.verify_at(header.as_bytes(), &body, now),
-                Err(Error::SignatureMismatch)
+                Err(VerifyError::SignatureMismatch)
             );
         }
         // The same number written with leading zeros is another signed payload.
         let padded = format!("t={}{t}{v1s}", "0".repeat(zeros));
         prop_assert_eq!(
             verifier.verify_at(padded.as_bytes(), &body, now),
-            Err(Error::SignatureMismatch)
+            Err(VerifyError::SignatureMismatch)
         );
     }
 
@@ -386,18 +387,18 @@ proptest! {
         prop_assert!(at(t - future).is_ok());
         prop_assert_eq!(
             at(t + past + beyond),
-            Err(Error::TooOld { age_secs: past + beyond, tolerance_secs: past })
+            Err(VerifyError::TooOld { age_secs: past + beyond, tolerance_secs: past })
         );
         prop_assert_eq!(
             at(t - future - beyond),
-            Err(Error::TooNew { ahead_secs: future + beyond, tolerance_secs: future })
+            Err(VerifyError::TooNew { ahead_secs: future + beyond, tolerance_secs: future })
         );
         // The default verifier, both ways.
         let default = self::verifier(&values);
         let too_old = default.verify_at(header.as_bytes(), &body, t + TOLERANCE + beyond);
-        prop_assert!(matches!(too_old, Err(Error::TooOld { .. })), "{:?}", too_old);
+        prop_assert!(matches!(too_old, Err(VerifyError::TooOld { .. })), "{:?}", too_old);
         let too_new = default.verify_at(header.as_bytes(), &body, t - TOLERANCE - beyond);
-        prop_assert!(matches!(too_new, Err(Error::TooNew { .. })), "{:?}", too_new);
+        prop_assert!(matches!(too_new, Err(VerifyError::TooNew { .. })), "{:?}", too_new);
     }
 
     #[test]
@@ -411,15 +412,15 @@ proptest! {
     ) {
         match SignatureHeader::parse(&raw) {
             Ok(header) => {
-                prop_assert!(raw.len() <= kirim_verify::MAX_HEADER_BYTES);
+                prop_assert!(raw.len() <= kirim_verify::header::MAX_HEADER_BYTES);
                 let canonical = header.to_string();
                 prop_assert_eq!(SignatureHeader::parse(canonical.as_bytes()), Ok(header.clone()));
                 prop_assert_eq!(SignatureHeader::parse(canonical.as_bytes()).unwrap().to_string(), canonical);
-                prop_assert!((1..=kirim_verify::MAX_SIGNATURES).contains(&header.signatures().len()));
+                prop_assert!((1..=kirim_verify::header::MAX_SIGNATURES).contains(&header.signatures().len()));
                 prop_assert!((1..=19).contains(&header.timestamp_digits().len()));
             }
             Err(MalformedHeader::TooLong) => {
-                prop_assert!(raw.len() > kirim_verify::MAX_HEADER_BYTES);
+                prop_assert!(raw.len() > kirim_verify::header::MAX_HEADER_BYTES);
             }
             Err(_) => {}
         }
@@ -427,9 +428,9 @@ proptest! {
         let verifier = verifier(&["whsec_test".to_owned()]).dangerous_disable_timestamp_check();
         let verdict = verifier.verify_at(&raw, &body, 0);
         match SignatureHeader::parse(&raw) {
-            Err(reason) => prop_assert_eq!(verdict, Err(Error::MalformedHeader(reason))),
+            Err(reason) => prop_assert_eq!(verdict, Err(VerifyError::MalformedHeader(reason))),
             Ok(_) => prop_assert!(
-                !matches!(verdict, Err(Error::MalformedHeader(_))),
+                !matches!(verdict, Err(VerifyError::MalformedHeader(_))),
                 "{:?}",
                 verdict
             ),

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kirim_verify::{Error, Secret, Signer, Verifier};
+use kirim_verify::{Secret, Signer, Verifier, VerifyError};
 
 fn pair() -> (Signer, Verifier) {
     let secret = Secret::new("whsec_test").unwrap();
@@ -20,7 +20,7 @@ fn expired_is_too_old_from_the_smallest_clock_that_allows_it() {
         assert!(
             matches!(
                 verifier.verify_at(header.as_bytes(), b"{}", now),
-                Err(Error::TooOld { .. })
+                Err(VerifyError::TooOld { .. })
             ),
             "{header} at now={now}"
         );
@@ -49,7 +49,7 @@ fn future_is_too_new_up_to_the_documented_limit() {
         assert!(
             matches!(
                 verifier.verify_at(header.as_bytes(), b"{}", now),
-                Err(Error::TooNew { .. })
+                Err(VerifyError::TooNew { .. })
             ),
             "{header} at now={now}"
         );

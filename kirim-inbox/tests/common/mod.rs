@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kirim_verify::{Receiver, Secret, Signer, Verifier, Webhook, names};
+use kirim_verify::flow::names;
+use kirim_verify::{Receiver, Secret, Signer, Verifier, Webhook};
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -77,7 +78,7 @@ pub fn webhook_at(event: &str, event_id: &str, body: &[u8], t: u64) -> Webhook {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_bytes())
     };
-    let mut intake = receiver.begin(get, t).unwrap();
+    let mut intake = receiver.begin(get, None, t).unwrap();
     intake.push(Bytes::copy_from_slice(body)).unwrap();
     intake.finish(t).unwrap()
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use kirim_test_support::http::{BEHAVIOUR_HEADER, Call, Outcome, Probe, TestServer};
-use kirim_verify::bodies;
+use kirim_verify::flow::bodies;
 use kirim_verify_actix::KirimWebhook;
 
 /// Stops the server when the test drops its [`TestServer`].

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRef, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header::RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use kirim_verify::{Receiver, bodies};
+use kirim_verify::Receiver;
+use kirim_verify::flow::bodies;
 use kirim_verify_axum::{KirimLayer, KirimWebhook};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
@@ -17,34 +18,12 @@ pub(crate) const ROUTE: &str = "/webhooks/kirim";
 /// How long Kirim should wait before retrying when the queue is full.
 const RETRY_AFTER_SECS: &str = "5";
 
-#[derive(Clone)]
-struct App {
-    receiver: Arc<Receiver>,
-    queue: mpsc::Sender<KirimWebhook>,
-}
-
-// `KirimWebhook` reads the receiver from the state (used only when the layer is missing).
-impl FromRef<App> for Arc<Receiver> {
-    fn from_ref(app: &App) -> Self {
-        Arc::clone(&app.receiver)
-    }
-}
-
-impl FromRef<App> for mpsc::Sender<KirimWebhook> {
-    fn from_ref(app: &App) -> Self {
-        app.queue.clone()
-    }
-}
-
 /// `POST /webhooks/kirim` behind `KirimLayer`: each verified, first-seen delivery is queued
 /// for the worker. Duplicates are answered by the layer and never reach the queue.
 pub(crate) fn router(receiver: Arc<Receiver>, queue: mpsc::Sender<KirimWebhook>) -> Router {
     Router::new()
-        .route(
-            ROUTE,
-            post(receive).route_layer(KirimLayer::new(Arc::clone(&receiver))),
-        )
-        .with_state(App { receiver, queue })
+        .route(ROUTE, post(receive).route_layer(KirimLayer::new(receiver)))
+        .with_state(queue)
 }
 
 /// Acknowledge first, process second: queued is 200 `ok` (the layer then marks the event

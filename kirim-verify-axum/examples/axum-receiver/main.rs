@@ -5,17 +5,12 @@
 //! KIRIM_WEBHOOK_SECRETS=sec_2024=whsec_… cargo run -p kirim-verify-axum --example axum-receiver
 //! ```
 //!
-//! Environment:
-//!
-//! - `KIRIM_WEBHOOK_SECRETS` (required): the signing secrets, comma-separated, each `whsec_…`
-//!   or `label=whsec_…` (the label is logged when that secret verifies a delivery: during a
-//!   rotation, delete the old secret once it stops appearing);
-//! - `KIRIM_LISTEN`: the address to listen on, default `127.0.0.1:3000`;
-//! - `KIRIM_TOLERANCE_SECS`: the signature timestamp tolerance, default 300;
-//! - `KIRIM_MAX_BODY_BYTES`: the body limit, default 1 MiB;
-//! - `REDIS_URL`: dedup in Redis, shared by every instance (`redis://host:6379/0`); without it,
-//!   dedup is in this process's memory;
-//! - `RUST_LOG`: the log filter, default `info,kirim_verify=debug`.
+//! Environment: the variables [`kirim_verify::EnvConfig`] reads (the table is there): the
+//! secrets (each optionally labelled; the label is logged when that secret verifies a delivery,
+//! so during a rotation the old one can be deleted once it stops appearing), `KIRIM_LISTEN`,
+//! the tolerance, the body limit, and `REDIS_URL` (dedup in Redis, shared by every instance;
+//! without it, in this process's memory); `RUST_LOG` is the log filter, default
+//! `info,kirim_verify=debug`.
 //!
 //! The handler only queues the event (a bounded channel) and answers 200 `ok`; a full queue is
 //! answered 503 so Kirim retries later. An event in the queue is acknowledged but not yet
@@ -28,12 +23,9 @@ use std::error::Error;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use kirim_dedup_redis::RedisStore;
-use kirim_verify::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, Dedup, MemoryStore, Receiver, Secret, Verifier,
-};
+use kirim_verify::{EnvConfig, MemoryStore};
 use kirim_verify_axum::KirimWebhook;
 use tokio::sync::mpsc;
 use tracing_subscriber::EnvFilter;
@@ -61,27 +53,32 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), BoxError> {
-    let config = Config::from_env()?;
-    let verifier = Verifier::new(config.secrets)?.with_tolerance(config.tolerance);
-    let dedup = match &config.redis_url {
+    let config = EnvConfig::from_env()?;
+    if let Some(listen) = &config.metrics_listen {
+        let addr: std::net::SocketAddr = listen
+            .parse()
+            .map_err(|_| format!("KIRIM_METRICS_LISTEN={listen}: not a socket address"))?;
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|error| format!("KIRIM_METRICS_LISTEN={listen}: {error}"))?;
+        tracing::info!("metrics on http://{addr}/metrics");
+    }
+    let receiver = config.receiver()?;
+    let receiver = Arc::new(match &config.redis_url {
         // The URL may hold a password: it is never printed.
         Some(url) => {
             let store = RedisStore::connect(url.as_str()).await.map_err(|error| {
                 format!("REDIS_URL: cannot connect to Redis: {}", Chain(&error))
             })?;
             tracing::info!("dedup in Redis (REDIS_URL)");
-            Dedup::new(store)
+            receiver.with_dedup(store)
         }
         None => {
             tracing::info!("dedup in memory (set REDIS_URL to share it between instances)");
-            Dedup::new(MemoryStore::new())
+            receiver.with_dedup(MemoryStore::new())
         }
-    };
-    let receiver = Arc::new(
-        Receiver::new(verifier)
-            .with_dedup(dedup)
-            .with_max_body_bytes(config.max_body_bytes),
-    );
+    });
 
     let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
     let worker = tokio::spawn(work(events));
@@ -133,60 +130,6 @@ async fn work(mut events: mpsc::Receiver<KirimWebhook>) {
             "processed webhook"
         );
     }
-}
-
-struct Config {
-    secrets: Vec<Secret>,
-    listen: String,
-    tolerance: Duration,
-    max_body_bytes: usize,
-    redis_url: Option<String>,
-}
-
-impl Config {
-    fn from_env() -> Result<Self, BoxError> {
-        let secrets = match std::env::var("KIRIM_WEBHOOK_SECRETS") {
-            Ok(list) => Secret::parse_list(&list)
-                .map_err(|error| format!("KIRIM_WEBHOOK_SECRETS: {error}"))?,
-            Err(_) => {
-                return Err(
-                    "KIRIM_WEBHOOK_SECRETS is not set: give the signing secret(s) Kirim \
-                            issued, comma-separated, each whsec_… or label=whsec_…"
-                        .into(),
-                );
-            }
-        };
-        Ok(Self {
-            secrets,
-            listen: var("KIRIM_LISTEN")?.unwrap_or_else(|| String::from("127.0.0.1:3000")),
-            tolerance: Duration::from_secs(
-                number("KIRIM_TOLERANCE_SECS")?.unwrap_or(DEFAULT_TOLERANCE.as_secs()),
-            ),
-            max_body_bytes: number("KIRIM_MAX_BODY_BYTES")?.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-            redis_url: var("REDIS_URL")?,
-        })
-    }
-}
-
-/// An optional variable; set but empty counts as unset.
-fn var(name: &str) -> Result<Option<String>, BoxError> {
-    match std::env::var(name) {
-        Ok(value) if value.trim().is_empty() => Ok(None),
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not UTF-8").into()),
-    }
-}
-
-fn number<T: std::str::FromStr>(name: &str) -> Result<Option<T>, BoxError> {
-    var(name)?
-        .map(|value| {
-            value
-                .trim()
-                .parse()
-                .map_err(|_| format!("{name}={value}: not a whole number").into())
-        })
-        .transpose()
 }
 
 /// Ctrl-C, or SIGTERM from an orchestrator.

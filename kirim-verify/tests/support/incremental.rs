@@ -1,7 +1,7 @@
 //! Incremental verification over a body cut in pieces: shared by the public-API tests and the
 //! properties.
 
-use kirim_verify::{Error, Verified, Verifier};
+use kirim_verify::{Verified, Verifier, VerifyError};
 
 /// Splits `body` at the given cut points (clamped and sorted), empty chunks included.
 pub(crate) fn chunks<'b>(body: &'b [u8], cuts: &[usize]) -> Vec<&'b [u8]> {
@@ -23,7 +23,7 @@ pub(crate) fn incremental(
     header: &[u8],
     parts: &[&[u8]],
     now: u64,
-) -> Result<Verified, Error> {
+) -> Result<Verified, VerifyError> {
     let mut verification = verifier.start_at(header, now)?;
     for part in parts {
         verification.update(part);
