@@ -264,3 +264,57 @@ async fn two_receivers_sharing_postgres_store_and_process_once() {
     }
     assert_eq!(processed, [id], "one processing of the one row");
 }
+
+/// The database stops while deliveries arrive: the receiver answers 503 (never 200 without a
+/// row), and once the server is back the same receiver process stores and acknowledges again;
+/// every delivery it acknowledged is processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_receiver_answers_503_while_postgres_is_down_and_recovers() {
+    let mut server = PostgresServer::start();
+    let url = server.create_database();
+    let receiver = Running::start(axum_receiver(), &url, 0);
+    let mut acked = Vec::new();
+    let mut unavailable = 0;
+    let send_one = async |acked: &mut Vec<String>, unavailable: &mut usize| {
+        let id = unique_id("evt");
+        let answer = send(receiver.addr, &delivery(&id)).await;
+        match (answer.status, answer.body.as_str()) {
+            (200, "ok") => acked.push(id),
+            (503, _) => *unavailable += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    };
+    for _ in 0..10 {
+        send_one(&mut acked, &mut unavailable).await;
+    }
+    assert_eq!((acked.len(), unavailable), (10, 0));
+
+    server.stop();
+    for _ in 0..10 {
+        send_one(&mut acked, &mut unavailable).await;
+    }
+    assert_eq!(
+        acked.len(),
+        10,
+        "nothing acknowledged while the database is down"
+    );
+    assert_eq!(unavailable, 10);
+
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.len() < 20 {
+        assert!(Instant::now() < deadline, "the receiver did not recover");
+        send_one(&mut acked, &mut unavailable).await;
+    }
+    let mut left: HashSet<&str> = acked.iter().map(String::as_str).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !left.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "acknowledged, not processed: {left:?}"
+        );
+        for id in receiver.processed(Duration::from_millis(200)) {
+            left.remove(id.as_str());
+        }
+    }
+}
