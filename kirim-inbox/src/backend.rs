@@ -51,8 +51,8 @@ impl Backend {
         dispatch!(self, db => db.claim(limit, lease_ms, token).await)
     }
 
-    pub(crate) async fn done(&self, id: i64, token: String) -> Result<bool, InboxError> {
-        dispatch!(self, db => db.done(id, token).await)
+    pub(crate) async fn done_many(&self, rows: Vec<(i64, String)>) -> Result<u64, InboxError> {
+        dispatch!(self, db => db.done_many(rows).await)
     }
 
     pub(crate) async fn fail(

@@ -94,6 +94,15 @@ const DONE: &str = concat!(
      WHERE id = $1 AND lease_token = $2 AND state = 'running'"
 );
 
+const DONE_MANY: &str = concat!(
+    "UPDATE kirim_inbox SET state = 'done', finished_at = ",
+    now_ms!(),
+    ", lease_token = NULL, last_error = NULL \
+     FROM unnest($1::bigint[], $2::text[]) AS d(id, token) \
+     WHERE kirim_inbox.id = d.id AND kirim_inbox.lease_token = d.token \
+     AND kirim_inbox.state = 'running'"
+);
+
 const FAIL: &str = concat!(
     "UPDATE kirim_inbox SET \
      state = CASE WHEN tries >= $4 THEN 'dead' ELSE 'pending' END, \
@@ -339,14 +348,15 @@ impl Postgres {
             == 1)
     }
 
-    pub(crate) async fn done(&self, id: i64, token: String) -> Result<bool, InboxError> {
+    /// Marks several rows done in one statement; returns how many were still held.
+    pub(crate) async fn done_many(&self, rows: Vec<(i64, String)>) -> Result<u64, InboxError> {
+        let (ids, tokens): (Vec<i64>, Vec<String>) = rows.into_iter().unzip();
         let client = self.client().await?;
-        let statement = client.prepare_cached(DONE).await.map_err(backend)?;
-        Ok(client
-            .execute(&statement, &[&id, &token])
+        let statement = client.prepare_cached(DONE_MANY).await.map_err(backend)?;
+        client
+            .execute(&statement, &[&ids, &tokens])
             .await
-            .map_err(backend)?
-            == 1)
+            .map_err(backend)
     }
 
     pub(crate) async fn fail(

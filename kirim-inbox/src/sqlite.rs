@@ -309,9 +309,24 @@ impl Sqlite {
         .await
     }
 
-    pub(crate) async fn done(self: &Arc<Self>, id: i64, token: String) -> Result<bool, InboxError> {
-        self.run(move |conn| Ok(conn.prepare_cached(DONE)?.execute(params![id, token])? == 1))
-            .await
+    /// Marks several rows done in one transaction; returns how many were still held.
+    pub(crate) async fn done_many(
+        self: &Arc<Self>,
+        rows: Vec<(i64, String)>,
+    ) -> Result<u64, InboxError> {
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut applied = 0;
+            {
+                let mut statement = tx.prepare_cached(DONE)?;
+                for (id, token) in &rows {
+                    applied += u64::try_from(statement.execute(params![id, token])?).unwrap_or(0);
+                }
+            }
+            tx.commit()?;
+            Ok(applied)
+        })
+        .await
     }
 
     pub(crate) async fn fail(

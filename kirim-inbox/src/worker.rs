@@ -47,7 +47,11 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// How one run of the handler ended.
 pub(crate) enum Outcome {
-    /// The handler succeeded and the row is done (`false`: the lease was lost before).
+    /// The handler succeeded; its done mark is written with others of the same moment.
+    Succeeded,
+    /// The handler succeeded and the row is done (`false`: the lease was lost before); only
+    /// transactional handlers mark their row themselves.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Done(bool),
     /// The handler failed, panicked, or its done mark could not be written: this error text.
     Failed(String),
@@ -66,15 +70,14 @@ where
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: fmt::Display + Send + 'static,
 {
-    fn run(&self, backend: Backend, event: Event, token: String) -> BoxFuture<Outcome> {
-        let id = event.id;
+    fn run(&self, _backend: Backend, event: Event, _token: String) -> BoxFuture<Outcome> {
         let handler = Arc::clone(&self.0);
         Box::pin(async move {
             // The call itself runs inside the guarded future, so a panic before its first
             // await is caught too.
             let handled = AssertUnwindSafe(async move { handler(event).await }).catch_unwind();
             match handled.await {
-                Ok(Ok(())) => mark_done(&backend, id, token).await,
+                Ok(Ok(())) => Outcome::Succeeded,
                 Ok(Err(error)) => Outcome::Failed(error.to_string()),
                 Err(panic) => Outcome::Failed(panic_text(&*panic)),
             }
@@ -82,25 +85,40 @@ where
     }
 }
 
-/// Marks a row done, retrying a failing database briefly: a done mark that is lost makes the
-/// row run again after its lease (at least once, never lost).
-async fn mark_done(backend: &Backend, id: i64, token: String) -> Outcome {
+/// Marks the rows done in one call, retrying a failing database briefly: a done mark that is
+/// lost makes its row run again after its lease (at least once, never lost).
+async fn mark_done(backend: &Backend, rows: &mut Vec<(i64, String)>, report: &mut WorkerReport) {
+    if rows.is_empty() {
+        return;
+    }
+    let batch = std::mem::take(rows);
+    let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
     let mut delay = Duration::from_millis(50);
     for _ in 0..5 {
-        match timed(WORKER_DB_TIMEOUT, backend.done(id, token.clone())).await {
-            Ok(applied) => return Outcome::Done(applied),
+        match timed(WORKER_DB_TIMEOUT, backend.done_many(batch.clone())).await {
+            Ok(applied) => {
+                report.done += applied;
+                if applied < count {
+                    report.lost_leases += count - applied;
+                    tracing::warn!(
+                        rows = count - applied,
+                        "inbox rows' lease ran out before their handler finished; raise the lease"
+                    );
+                }
+                return;
+            }
             Err(error) => {
-                tracing::warn!(row = id, error = %error, "cannot mark an inbox row done; retrying");
+                log_db_error(&error, "cannot mark inbox rows done; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
         }
     }
+    report.lost_leases += count;
     tracing::error!(
-        row = id,
-        "cannot mark an inbox row done; it will run again after its lease"
+        rows = count,
+        "cannot mark inbox rows done; they will run again after their lease"
     );
-    Outcome::Done(false)
 }
 
 pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
@@ -278,6 +296,7 @@ impl Worker {
         let mut claims = 0u64;
         let mut running: JoinSet<Settled> = JoinSet::new();
         let mut held: HashMap<tokio::task::Id, (i64, String)> = HashMap::new();
+        let mut succeeded: Vec<(i64, String)> = Vec::new();
         let mut next_purge = Instant::now() + self.purge_interval;
         let settings = Arc::new(self.clone());
 
@@ -326,11 +345,16 @@ impl Worker {
             tokio::select! {
                 _ = stop.changed() => {}
                 Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
-                    finish(joined, &mut held, &mut report);
+                    finish(joined, &mut held, &mut succeeded, &mut report);
+                    // Whatever else finished meanwhile is marked done in the same call.
+                    while let Some(joined) = running.try_join_next_with_id() {
+                        finish(joined, &mut held, &mut succeeded, &mut report);
+                    }
                 }
                 () = wake.notified(), if running.len() < self.concurrency => {}
                 () = tokio::time::sleep(self.poll_interval) => {}
             }
+            mark_done(&backend, &mut succeeded, &mut report).await;
         }
 
         // Shutdown: take nothing more, let the running handlers finish until the deadline,
@@ -339,16 +363,18 @@ impl Worker {
         loop {
             tokio::select! {
                 joined = running.join_next_with_id() => match joined {
-                    Some(joined) => finish(joined, &mut held, &mut report),
+                    Some(joined) => finish(joined, &mut held, &mut succeeded, &mut report),
                     None => break,
                 },
                 () = tokio::time::sleep_until(deadline) => break,
             }
+            mark_done(&backend, &mut succeeded, &mut report).await;
         }
         running.abort_all();
         while let Some(joined) = running.join_next_with_id().await {
-            finish(joined, &mut held, &mut report);
+            finish(joined, &mut held, &mut succeeded, &mut report);
         }
+        mark_done(&backend, &mut succeeded, &mut report).await;
         for (_, (id, token)) in held.drain() {
             match timed(WORKER_DB_TIMEOUT, backend.hand_back(id, token)).await {
                 Ok(true) => report.handed_back += 1,
@@ -373,8 +399,10 @@ fn log_db_error(error: &InboxError, what: &'static str) {
 }
 
 /// What settling one row did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Settled {
+    /// The handler succeeded: mark the row done (with others).
+    Succeeded(i64, String),
     Done,
     Retry,
     Dead,
@@ -391,6 +419,7 @@ async fn settle(
 ) -> Settled {
     let (id, tries) = (event.id, event.tries);
     let error = match runner.run(backend.clone(), event, token.clone()).await {
+        Outcome::Succeeded => return Settled::Succeeded(id, token),
         Outcome::Done(true) => return Settled::Done,
         Outcome::Done(false) => {
             tracing::warn!(
@@ -431,12 +460,14 @@ async fn settle(
 fn finish(
     joined: Result<(tokio::task::Id, Settled), tokio::task::JoinError>,
     held: &mut HashMap<tokio::task::Id, (i64, String)>,
+    succeeded: &mut Vec<(i64, String)>,
     report: &mut WorkerReport,
 ) {
     // Aborted at the shutdown deadline: the row stays in `held`, to be handed back.
     if let Ok((id, settled)) = joined {
         held.remove(&id);
         match settled {
+            Settled::Succeeded(row, token) => succeeded.push((row, token)),
             Settled::Done => report.done += 1,
             Settled::Retry => report.retried += 1,
             Settled::Dead => report.dead += 1,
