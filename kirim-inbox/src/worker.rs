@@ -86,26 +86,24 @@ where
 }
 
 /// Marks the rows done in one call, retrying a failing database briefly: a done mark that is
-/// lost makes its row run again after its lease (at least once, never lost).
-async fn mark_done(backend: &Backend, rows: &mut Vec<(i64, String)>, report: &mut WorkerReport) {
-    if rows.is_empty() {
-        return;
+/// lost makes its row run again after its lease (at least once, never lost). Returns how many
+/// were marked and how many had lost their lease.
+async fn mark_done(backend: Backend, rows: Vec<(i64, String)>) -> (u64, u64) {
+    let count = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+    if count == 0 {
+        return (0, 0);
     }
-    let batch = std::mem::take(rows);
-    let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
     let mut delay = Duration::from_millis(50);
     for _ in 0..5 {
-        match timed(WORKER_DB_TIMEOUT, backend.done_many(batch.clone())).await {
+        match timed(WORKER_DB_TIMEOUT, backend.done_many(rows.clone())).await {
             Ok(applied) => {
-                report.done += applied;
                 if applied < count {
-                    report.lost_leases += count - applied;
                     tracing::warn!(
                         rows = count - applied,
                         "inbox rows' lease ran out before their handler finished; raise the lease"
                     );
                 }
-                return;
+                return (applied, count - applied);
             }
             Err(error) => {
                 log_db_error(&error, "cannot mark inbox rows done; retrying");
@@ -114,11 +112,18 @@ async fn mark_done(backend: &Backend, rows: &mut Vec<(i64, String)>, report: &mu
             }
         }
     }
-    report.lost_leases += count;
     tracing::error!(
         rows = count,
         "cannot mark inbox rows done; they will run again after their lease"
     );
+    (0, count)
+}
+
+impl WorkerReport {
+    fn marked(&mut self, (done, lost): (u64, u64)) {
+        self.done += done;
+        self.lost_leases += lost;
+    }
 }
 
 pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
@@ -297,6 +302,7 @@ impl Worker {
         let mut running: JoinSet<Settled> = JoinSet::new();
         let mut held: HashMap<tokio::task::Id, (i64, String)> = HashMap::new();
         let mut succeeded: Vec<(i64, String)> = Vec::new();
+        let mut marks: JoinSet<(u64, u64)> = JoinSet::new();
         let mut next_purge = Instant::now() + self.purge_interval;
         let settings = Arc::new(self.clone());
 
@@ -351,10 +357,17 @@ impl Worker {
                         finish(joined, &mut held, &mut succeeded, &mut report);
                     }
                 }
+                Some(marked) = marks.join_next(), if !marks.is_empty() => {
+                    report.marked(marked.unwrap_or_default());
+                }
                 () = wake.notified(), if running.len() < self.concurrency => {}
                 () = tokio::time::sleep(self.poll_interval) => {}
             }
-            mark_done(&backend, &mut succeeded, &mut report).await;
+            // In the background: the next claim need not wait for this round trip (the rows
+            // stay held under their lease until it lands).
+            if !succeeded.is_empty() {
+                marks.spawn(mark_done(backend.clone(), std::mem::take(&mut succeeded)));
+            }
         }
 
         // Shutdown: take nothing more, let the running handlers finish until the deadline,
@@ -368,13 +381,15 @@ impl Worker {
                 },
                 () = tokio::time::sleep_until(deadline) => break,
             }
-            mark_done(&backend, &mut succeeded, &mut report).await;
         }
         running.abort_all();
         while let Some(joined) = running.join_next_with_id().await {
             finish(joined, &mut held, &mut succeeded, &mut report);
         }
-        mark_done(&backend, &mut succeeded, &mut report).await;
+        report.marked(mark_done(backend.clone(), std::mem::take(&mut succeeded)).await);
+        while let Some(marked) = marks.join_next().await {
+            report.marked(marked.unwrap_or_default());
+        }
         for (_, (id, token)) in held.drain() {
             match timed(WORKER_DB_TIMEOUT, backend.hand_back(id, token)).await {
                 Ok(true) => report.handed_back += 1,
