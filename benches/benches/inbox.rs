@@ -401,7 +401,13 @@ impl HttpServer {
             .unwrap();
         let router = match kind {
             "sqlite-inbox" => {
-                let inbox = runtime.block_on(Inbox::open(url)).unwrap();
+                let inbox = runtime
+                    .block_on(
+                        Inbox::builder(url)
+                            .with_store_timeout(Duration::from_secs(10))
+                            .open(),
+                    )
+                    .unwrap();
                 let _guard = runtime.enter();
                 // The worker runs in the server's process, as in the example receiver.
                 std::mem::forget(
