@@ -6,6 +6,18 @@
 //! `REDIS_URL` (dedup in Redis when set, shared by every instance, else in memory); `RUST_LOG`
 //! is the log filter, default `info,kirim_verify=debug`.
 //!
+//! What "acknowledged" (200 `ok`) guarantees depends on `DATABASE_URL`:
+//!
+//! - Without it, the event is queued in memory and acknowledged: a crash or a deploy loses what
+//!   the worker had not processed yet, and Kirim will not send it again.
+//! - With `DATABASE_URL` (`sqlite://PATH` or `postgres://…`), the delivery is written to the
+//!   `kirim-inbox` SQL inbox and acknowledged only once the write committed (503 when the
+//!   database is down or slow); the inbox's worker, in this process, logs one `processed kirim
+//!   event` line per event. A crash loses nothing acknowledged; rows being processed at the
+//!   crash run again (after `KIRIM_INBOX_LEASE_SECS`, default 60).
+//!
+//! `KIRIM_WORK_MS` (default 0) makes the worker take that long per event: a slow downstream.
+//!
 //! ```sh
 //! KIRIM_WEBHOOK_SECRETS=whsec_… cargo run -p kirim-verify-actix --example actix-receiver
 //! ```
@@ -19,6 +31,7 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use bytes::Bytes;
 use kirim_dedup_redis::RedisStore;
+use kirim_inbox::{Accepted, Inbox};
 use kirim_verify::flow::bodies;
 use kirim_verify::{EnvConfig, MemoryStore};
 use kirim_verify_actix::{KirimMiddleware, KirimWebhook};
@@ -80,9 +93,89 @@ fn unavailable() -> HttpResponse {
         .body(bodies::UNAVAILABLE)
 }
 
+/// With `DATABASE_URL`: persist, then acknowledge. Stored (committed) is 200 `ok`, already in
+/// the inbox 200 `duplicate`, a database down or slow 503: nothing is acknowledged that is not
+/// stored.
+async fn persist(webhook: KirimWebhook, inbox: web::Data<Inbox>) -> HttpResponse {
+    let answer = |body| {
+        HttpResponse::Ok()
+            .insert_header(ContentType::plaintext())
+            .body(body)
+    };
+    match inbox.accept(&webhook).await {
+        Ok(Accepted::Stored) => answer(bodies::OK),
+        Ok(_) => answer(bodies::DUPLICATE),
+        Err(error) => {
+            tracing::warn!(
+                id = webhook.delivery().event_id(),
+                error = %error,
+                source = ?Error::source(&error).map(ToString::to_string),
+                "inbox write failed; answering 503 so Kirim retries"
+            );
+            unavailable()
+        }
+    }
+}
+
+/// The inbox's worker: each stored row, after `work` (a simulated downstream).
+fn start_inbox_worker(inbox: &Inbox, work: Duration) -> Result<kirim_inbox::WorkerHandle, String> {
+    let mut worker = inbox.worker();
+    let lease = std::env::var("KIRIM_INBOX_LEASE_SECS").unwrap_or_default();
+    if !lease.trim().is_empty() {
+        let secs: u64 = lease
+            .trim()
+            .parse()
+            .map_err(|_| format!("KIRIM_INBOX_LEASE_SECS={lease}: not a whole number"))?;
+        worker = worker.with_lease(Duration::from_secs(secs));
+    }
+    Ok(worker.start(move |event: kirim_inbox::Event| async move {
+        if !work.is_zero() {
+            tokio::time::sleep(work).await;
+        }
+        tracing::info!(
+            event_type = event.event(),
+            id = event.event_id(),
+            tries = event.tries(),
+            bytes = event.body().len(),
+            "processed kirim event"
+        );
+        Ok::<_, std::convert::Infallible>(())
+    }))
+}
+
+async fn run_with_inbox(config: EnvConfig, url: &str) -> Result<(), Box<dyn Error>> {
+    // No dedup on the receiver: the inbox's unique keys are the dedup.
+    let middleware = KirimMiddleware::new(config.receiver()?);
+    // The URL may hold a password: it is never printed.
+    let inbox = Inbox::open(url)
+        .await
+        .map_err(|e| format!("DATABASE_URL: cannot open the inbox: {e}"))?;
+    tracing::info!("persisting to the SQL inbox (DATABASE_URL) before acknowledging");
+    let worker = start_inbox_worker(&inbox, config.work)?;
+    let inbox = web::Data::new(inbox);
+    let server = HttpServer::new(move || {
+        App::new().app_data(inbox.clone()).service(
+            web::resource("/webhooks/kirim")
+                .route(web::post().to(persist).wrap(middleware.clone())),
+        )
+    })
+    .bind(config.listen.as_str())
+    .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    for addr in server.addrs() {
+        tracing::info!("listening on http://{addr}/webhooks/kirim");
+    }
+    server.run().await?;
+    let report = worker.shutdown(Duration::from_secs(10)).await;
+    tracing::info!(?report, "inbox worker stopped");
+    Ok(())
+}
+
 /// Where the real work goes (a database write, a call to another service…).
-async fn worker(mut queue: mpsc::Receiver<Event>) {
+async fn worker(mut queue: mpsc::Receiver<Event>, work: Duration) {
     while let Some(event) = queue.recv().await {
+        if !work.is_zero() {
+            tokio::time::sleep(work).await;
+        }
         tracing::info!(
             event_type = %event.event_type,
             id = %event.id,
@@ -95,6 +188,9 @@ async fn worker(mut queue: mpsc::Receiver<Event>) {
 }
 
 async fn run(config: EnvConfig) -> Result<(), Box<dyn Error>> {
+    if let Some(url) = config.database_url.clone() {
+        return run_with_inbox(config, &url).await;
+    }
     let receiver = config.receiver()?;
     let receiver = match &config.redis_url {
         Some(url) => {
@@ -109,7 +205,7 @@ async fn run(config: EnvConfig) -> Result<(), Box<dyn Error>> {
     let middleware = KirimMiddleware::new(receiver);
 
     let (sender, queue) = mpsc::channel(QUEUE_CAPACITY);
-    actix_web::rt::spawn(worker(queue));
+    actix_web::rt::spawn(worker(queue, config.work));
     let sender = web::Data::new(sender);
 
     let server = HttpServer::new(move || {

@@ -8,7 +8,6 @@ use core::future::Future;
 use core::pin::Pin;
 use core::time::Duration;
 
-use crate::binding;
 use crate::dedup::{Dedup, StoreFailure};
 use crate::dedup_store::{Claim, ClaimToken, ErasedStore, Settled, StoreError};
 use crate::key::DedupKey;
@@ -50,7 +49,7 @@ pub(crate) async fn admit(
     // An event id bound to the signed body is authenticated: the event key alone tells events
     // apart, so two genuine events with the same bytes and `t` are not taken for a replay. Its
     // signed message is still remembered, so a resend under an unbound id is one.
-    let bound = binding::event_id_is_bound(webhook.delivery().event_id(), webhook.body());
+    let bound = webhook.event_id_is_bound();
     let replay = dedup.replay_guard.then(|| Guard {
         key: DedupKey::from_digest(&dedup.prefix, "sig", &webhook.replay_fingerprint()),
         bound,

@@ -11,7 +11,6 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-#[cfg(feature = "std")]
 mod binding;
 #[cfg(feature = "std")]
 mod claims;

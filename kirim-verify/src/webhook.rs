@@ -45,6 +45,18 @@ impl Webhook {
         &self.verified
     }
 
+    /// Whether the (unsigned) event id header is bound to the signed body: the Kirim envelope's
+    /// top-level `id`, or the `id` of one of Meta's `entry[].changes[].value.messages[]` or
+    /// `.statuses[]`, equals it exactly. A bound id is authenticated by the signature, so two
+    /// genuine events that share their bytes and `t` (one Meta batch split per message) are told
+    /// apart by their event keys, and the replay guard does not take the second for a replay.
+    /// An id that merely occurs somewhere in the body binds nothing. Without the `json`
+    /// feature, nothing is bound. The receiving flow and the SQL inbox both ask this.
+    #[must_use]
+    pub fn event_id_is_bound(&self) -> bool {
+        crate::binding::event_id_is_bound(self.delivery.event_id(), &self.body)
+    }
+
     /// The replay guard's identity of this delivery: SHA-256 of the message Kirim signed,
     /// `t "." body`. Every valid `v1` of a delivery signs exactly that message, so a resend
     /// that keeps the bytes but drops a `v1`, carries another secret's, or changes the unsigned

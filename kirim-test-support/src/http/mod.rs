@@ -1,7 +1,7 @@
 //! The HTTP conformance suite both framework adapters pass: real requests over 127.0.0.1 to a
 //! real server, checking every row of the spec's response table.
 //!
-//! An adapter's test provides one function: given a [`Receiver`] and a [`Probe`], start a server
+//! An adapter's test provides one function: given a [`Receiver`](kirim_verify::Receiver) and a [`Probe`], start a server
 //! with `POST /webhooks/kirim` wired through the adapter, whose handler calls
 //! [`Probe::handle`] with the verified delivery and answers as the returned [`Outcome`] says.
 //! Then [`http_conformance!`](crate::http_conformance) generates one `#[tokio::test]` per case.

@@ -43,7 +43,7 @@ pub struct Call {
 
 impl Probe {
     /// Called by the handler under test with what the adapter gave it, and the raw value of
-    /// [`BEHAVIOUR_HEADER`]; sleeps if asked, records the call, and says what to answer.
+    /// [`BEHAVIOUR_HEADER`](super::BEHAVIOUR_HEADER); sleeps if asked, records the call, and says what to answer.
     pub async fn handle(&self, call: Call, behaviour: Option<&[u8]>) -> Outcome {
         self.running.fetch_add(1, Ordering::SeqCst);
         let behaviour = behaviour

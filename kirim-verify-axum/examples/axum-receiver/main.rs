@@ -12,21 +12,33 @@
 //! without it, in this process's memory); `RUST_LOG` is the log filter, default
 //! `info,kirim_verify=debug`.
 //!
-//! The handler only queues the event (a bounded channel) and answers 200 `ok`; a full queue is
-//! answered 503 so Kirim retries later. An event in the queue is acknowledged but not yet
-//! processed: when losing it on a crash is not acceptable, persist it in the handler (a table,
-//! a durable queue) before answering.
+//! What "acknowledged" (200 `ok`) guarantees depends on `DATABASE_URL`:
+//!
+//! - Without it, the handler only queues the event (a bounded channel) and answers 200 `ok`; a
+//!   full queue is answered 503 so Kirim retries later. An event in the queue is acknowledged
+//!   but not yet processed: a crash or a deploy loses it, and Kirim will not send it again.
+//! - With `DATABASE_URL` (`sqlite://PATH` or `postgres://…`), the handler writes the delivery to
+//!   the `kirim-inbox` SQL inbox and answers 200 `ok` only once the write committed (503 when
+//!   the database is down or slow); the inbox's worker, in this process, processes the rows. A
+//!   crash loses nothing acknowledged; rows being processed at the crash run again (after
+//!   `KIRIM_INBOX_LEASE_SECS`, default 60). Several instances may share one PostgreSQL.
+//!
+//! Either way the worker logs one `processed webhook` line per event, after `KIRIM_WORK_MS`
+//! (default 0: a simulated slow downstream).
 
 mod app;
+mod inbox;
 mod serve;
 
 use std::error::Error;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use kirim_dedup_redis::RedisStore;
-use kirim_verify::{EnvConfig, MemoryStore};
+use kirim_inbox::Inbox;
+use kirim_verify::{EnvConfig, MemoryStore, Receiver};
 use kirim_verify_axum::KirimWebhook;
 use tokio::sync::mpsc;
 use tracing_subscriber::EnvFilter;
@@ -66,6 +78,20 @@ async fn run() -> Result<(), BoxError> {
         tracing::info!("metrics on http://{addr}/metrics");
     }
     let receiver = config.receiver()?;
+    if let Some(url) = &config.database_url {
+        // The URL may hold a password: it is never printed.
+        let inbox = Inbox::open(url.as_str())
+            .await
+            .map_err(|error| format!("DATABASE_URL: cannot open the inbox: {}", Chain(&error)))?;
+        tracing::info!("persisting to the SQL inbox (DATABASE_URL) before acknowledging");
+        let worker = inbox::start_worker(&inbox, config.work)?;
+        let receiver = Arc::new(receiver);
+        let listener = listen(&config, &receiver).await?;
+        serve::serve(listener, inbox::router(receiver, inbox), shutdown()).await?;
+        inbox::stop_worker(worker).await;
+        tracing::info!("stopped");
+        return Ok(());
+    }
     let receiver = Arc::new(match &config.redis_url {
         // The URL may hold a password: it is never printed.
         Some(url) => {
@@ -82,8 +108,20 @@ async fn run() -> Result<(), BoxError> {
     });
 
     let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
-    let worker = tokio::spawn(work(events));
+    let worker = tokio::spawn(work(events, config.work));
 
+    let listener = listen(&config, &receiver).await?;
+    serve::serve(listener, app::router(receiver, queue), shutdown()).await?;
+    // The server and its queue sender are gone: the worker drains what was acknowledged.
+    worker.await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn listen(
+    config: &EnvConfig,
+    receiver: &Receiver,
+) -> Result<tokio::net::TcpListener, BoxError> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|error| format!("KIRIM_LISTEN={}: cannot listen: {error}", config.listen))?;
@@ -95,17 +133,16 @@ async fn run() -> Result<(), BoxError> {
         listener.local_addr()?,
         app::ROUTE,
     );
-    serve::serve(listener, app::router(receiver, queue), shutdown()).await?;
-    // The server and its queue sender are gone: the worker drains what was acknowledged.
-    worker.await?;
-    tracing::info!("stopped");
-    Ok(())
+    Ok(listener)
 }
 
-/// The background worker: here each event is logged; a real one routes on the event type and
-/// parses the body (`webhook.json::<T>()`), leniently.
-async fn work(mut events: mpsc::Receiver<KirimWebhook>) {
+/// The background worker: here each event is logged, after `work` (a simulated downstream);
+/// a real one routes on the event type and parses the body (`webhook.json::<T>()`), leniently.
+async fn work(mut events: mpsc::Receiver<KirimWebhook>, work: Duration) {
     while let Some(webhook) = events.recv().await {
+        if !work.is_zero() {
+            tokio::time::sleep(work).await;
+        }
         let delivery = webhook.delivery();
         let verified = webhook.verified();
         let kind = match delivery.event() {
