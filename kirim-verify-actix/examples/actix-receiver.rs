@@ -118,17 +118,16 @@ async fn persist(webhook: KirimWebhook, inbox: web::Data<Inbox>) -> HttpResponse
 }
 
 /// The inbox's worker: each stored row, after `work` (a simulated downstream).
-fn start_inbox_worker(inbox: &Inbox, work: Duration) -> Result<kirim_inbox::WorkerHandle, String> {
+fn start_inbox_worker(
+    inbox: &Inbox,
+    work: Duration,
+    lease: Option<Duration>,
+) -> kirim_inbox::WorkerHandle {
     let mut worker = inbox.worker();
-    let lease = std::env::var("KIRIM_INBOX_LEASE_SECS").unwrap_or_default();
-    if !lease.trim().is_empty() {
-        let secs: u64 = lease
-            .trim()
-            .parse()
-            .map_err(|_| format!("KIRIM_INBOX_LEASE_SECS={lease}: not a whole number"))?;
-        worker = worker.with_lease(Duration::from_secs(secs));
+    if let Some(lease) = lease {
+        worker = worker.with_lease(lease);
     }
-    Ok(worker.start(move |event: kirim_inbox::Event| async move {
+    worker.start(move |event: kirim_inbox::Event| async move {
         if !work.is_zero() {
             tokio::time::sleep(work).await;
         }
@@ -140,7 +139,7 @@ fn start_inbox_worker(inbox: &Inbox, work: Duration) -> Result<kirim_inbox::Work
             "processed kirim event"
         );
         Ok::<_, std::convert::Infallible>(())
-    }))
+    })
 }
 
 async fn run_with_inbox(config: EnvConfig, url: &str) -> Result<(), Box<dyn Error>> {
@@ -151,7 +150,7 @@ async fn run_with_inbox(config: EnvConfig, url: &str) -> Result<(), Box<dyn Erro
         .await
         .map_err(|e| format!("DATABASE_URL: cannot open the inbox: {e}"))?;
     tracing::info!("persisting to the SQL inbox (DATABASE_URL) before acknowledging");
-    let worker = start_inbox_worker(&inbox, config.work)?;
+    let worker = start_inbox_worker(&inbox, config.work, config.inbox_lease);
     let inbox = web::Data::new(inbox);
     let server = HttpServer::new(move || {
         App::new().app_data(inbox.clone()).service(

@@ -25,14 +25,4 @@ async fn spawn(receiver: Receiver, probe: Probe) -> TestServer {
 
 kirim_test_support::http_conformance!(spawn);
 
-/// A real Redis store whose server was killed after the store connected.
-async fn redis_down() -> (kirim_dedup_redis::RedisStore, Box<dyn std::any::Any + Send>) {
-    let mut server = kirim_test_support::redis_server::RedisServer::start();
-    let store = kirim_dedup_redis::RedisStore::connect(server.url())
-        .await
-        .unwrap();
-    server.kill();
-    (store, Box::new(server))
-}
-
-kirim_test_support::http_store_down_conformance!(spawn, redis_down);
+kirim_test_support::http_store_down_conformance!(redis: spawn);

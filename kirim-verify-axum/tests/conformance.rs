@@ -57,14 +57,4 @@ async fn dropped_request_releases_its_claims() {
     kirim_test_support::http::cases::dropped_request_releases_its_claims(spawn).await;
 }
 
-/// A real Redis store whose server was killed after the store connected.
-async fn redis_down() -> (kirim_dedup_redis::RedisStore, Box<dyn std::any::Any + Send>) {
-    let mut server = kirim_test_support::redis_server::RedisServer::start();
-    let store = kirim_dedup_redis::RedisStore::connect(server.url())
-        .await
-        .unwrap();
-    server.kill();
-    (store, Box::new(server))
-}
-
-kirim_test_support::http_store_down_conformance!(spawn, redis_down);
+kirim_test_support::http_store_down_conformance!(redis: spawn);

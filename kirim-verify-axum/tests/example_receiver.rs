@@ -78,16 +78,11 @@ fn receiver_command_within(kib: u64) -> Command {
 }
 
 fn configured(mut command: Command) -> Command {
-    for name in [
-        "KIRIM_WEBHOOK_SECRETS",
-        "KIRIM_LISTEN",
-        "KIRIM_TOLERANCE_SECS",
-        "KIRIM_MAX_BODY_BYTES",
-        "KIRIM_METRICS_LISTEN",
-        "DATABASE_URL",
-        "REDIS_URL",
-        "RUST_LOG",
-    ] {
+    // The variables the example reads (one list, the parser's own), and the log filter.
+    for name in kirim_verify::EnvConfig::VARIABLES
+        .iter()
+        .chain(&["RUST_LOG"])
+    {
         command.env_remove(name);
     }
     command

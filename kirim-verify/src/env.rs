@@ -26,6 +26,7 @@ use crate::verifier::{DEFAULT_TOLERANCE, Verifier};
 /// | `DATABASE_URL` | a durable inbox (`sqlite://PATH` or `postgres://…`) | none |
 /// | `KIRIM_WORK_MS` | a simulated downstream: how long processing one event takes | 0 |
 /// | `KIRIM_METRICS_LISTEN` | where to serve the metrics in Prometheus text format (`/metrics`) | not served |
+/// | `KIRIM_INBOX_LEASE_SECS` | with `DATABASE_URL`: how long a worker holds a row before another may take it | the inbox's (60 s) |
 ///
 /// A variable set to an empty (or blank) value counts as unset. A value that is not UTF-8, a
 /// number that does not parse, or a secret list that does not build is an [`EnvError`] naming
@@ -63,12 +64,28 @@ pub struct EnvConfig {
     pub work: Duration,
     /// `KIRIM_METRICS_LISTEN`.
     pub metrics_listen: Option<String>,
+    /// `KIRIM_INBOX_LEASE_SECS`.
+    pub inbox_lease: Option<Duration>,
 }
 
 /// The default of `KIRIM_LISTEN`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 
 impl EnvConfig {
+    /// Every variable this reads: what a test clears to start a receiver from a clean
+    /// environment.
+    pub const VARIABLES: [&'static str; 9] = [
+        SECRETS,
+        "KIRIM_LISTEN",
+        "KIRIM_TOLERANCE_SECS",
+        MAX_BODY,
+        "REDIS_URL",
+        "DATABASE_URL",
+        "KIRIM_WORK_MS",
+        "KIRIM_METRICS_LISTEN",
+        "KIRIM_INBOX_LEASE_SECS",
+    ];
+
     /// Reads the process environment.
     ///
     /// # Errors
@@ -122,6 +139,7 @@ impl EnvConfig {
             database_url: var("DATABASE_URL")?,
             work: number("KIRIM_WORK_MS")?.map_or(Duration::ZERO, Duration::from_millis),
             metrics_listen: var("KIRIM_METRICS_LISTEN")?,
+            inbox_lease: number("KIRIM_INBOX_LEASE_SECS")?.map(Duration::from_secs),
         })
     }
 
@@ -150,6 +168,7 @@ impl fmt::Debug for EnvConfig {
             .field("database_url", &self.database_url.as_ref().map(|_| "…"))
             .field("work", &self.work)
             .field("metrics_listen", &self.metrics_listen)
+            .field("inbox_lease", &self.inbox_lease)
             .finish()
     }
 }

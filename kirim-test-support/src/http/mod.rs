@@ -35,9 +35,27 @@ pub const SECRET: &str = "whsec_test";
 pub const NEXT_SECRET: &str = "whsec_rotating";
 
 /// Generates the two store-failure cases: `$down_store` is an `async fn() -> (store, guard)`
-/// returning a real store whose backend is down (and whatever keeps it so).
+/// returning a real store whose backend is down (and whatever keeps it so); or, with
+/// `redis: $spawn`, against a real Redis killed after the store connected.
 #[macro_export]
 macro_rules! http_store_down_conformance {
+    // The store-down cases against a real Redis killed after the store connected; the calling
+    // crate depends on `kirim-dedup-redis` (both adapters' tests do).
+    (redis: $spawn:expr) => {
+        async fn redis_down() -> (
+            ::kirim_dedup_redis::RedisStore,
+            ::std::boxed::Box<dyn ::std::any::Any + ::std::marker::Send>,
+        ) {
+            let mut server = $crate::redis_server::RedisServer::start();
+            let store = ::kirim_dedup_redis::RedisStore::connect(server.url())
+                .await
+                .unwrap_or_else(|e| panic!("connect to the test redis: {e}"));
+            server.kill();
+            (store, ::std::boxed::Box::new(server))
+        }
+
+        $crate::http_store_down_conformance!($spawn, redis_down);
+    };
     ($spawn:expr, $down_store:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn store_down_fails_closed() {

@@ -23,24 +23,13 @@ const RETRY_AFTER_SECS: &str = "5";
 /// How long the worker's handlers may finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// `KIRIM_INBOX_LEASE_SECS`: how long a row taken by a worker is held before another may take
-/// it (a worker that died gives its rows back after this). Default 60.
-const LEASE_VAR: &str = "KIRIM_INBOX_LEASE_SECS";
-
 /// The worker: each row is logged as processed, after `work` (a simulated slow downstream).
-pub(crate) fn start_worker(inbox: &Inbox, work: Duration) -> Result<WorkerHandle, String> {
+pub(crate) fn start_worker(inbox: &Inbox, work: Duration, lease: Option<Duration>) -> WorkerHandle {
     let mut worker = inbox.worker();
-    if let Some(lease) = std::env::var(LEASE_VAR)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
-        let secs: u64 = lease
-            .trim()
-            .parse()
-            .map_err(|_| format!("{LEASE_VAR}={lease}: not a whole number"))?;
-        worker = worker.with_lease(Duration::from_secs(secs));
+    if let Some(lease) = lease {
+        worker = worker.with_lease(lease);
     }
-    Ok(worker.start(move |event: Event| async move {
+    worker.start(move |event: Event| async move {
         if !work.is_zero() {
             tokio::time::sleep(work).await;
         }
@@ -52,7 +41,7 @@ pub(crate) fn start_worker(inbox: &Inbox, work: Duration) -> Result<WorkerHandle
             "processed webhook"
         );
         Ok::<_, std::convert::Infallible>(())
-    }))
+    })
 }
 
 /// Stops the worker: running handlers finish within the grace period, the rest go back.

@@ -84,7 +84,7 @@ async fn run() -> Result<(), BoxError> {
             .await
             .map_err(|error| format!("DATABASE_URL: cannot open the inbox: {}", Chain(&error)))?;
         tracing::info!("persisting to the SQL inbox (DATABASE_URL) before acknowledging");
-        let worker = inbox::start_worker(&inbox, config.work)?;
+        let worker = inbox::start_worker(&inbox, config.work, config.inbox_lease);
         let receiver = Arc::new(receiver);
         let listener = listen(&config, &receiver).await?;
         serve::serve(listener, inbox::router(receiver, inbox), shutdown()).await?;
