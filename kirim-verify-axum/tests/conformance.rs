@@ -12,13 +12,7 @@ use kirim_verify::Receiver;
 use kirim_verify_axum::{KirimLayer, KirimWebhook};
 
 async fn handle(State(probe): State<Probe>, headers: HeaderMap, webhook: KirimWebhook) -> Response {
-    let call = Call {
-        event_id: webhook.delivery().event_id().to_owned(),
-        event: webhook.delivery().event().to_owned(),
-        body: webhook.body().to_vec(),
-        secret_index: webhook.verified().secret_index(),
-        secret_label: webhook.verified().secret_label().map(str::to_owned),
-    };
+    let call = Call::of(&webhook);
     let behaviour = headers.get(BEHAVIOUR_HEADER).map(|v| v.as_bytes());
     match probe.handle(call, behaviour).await {
         Outcome::Ok => (StatusCode::OK, "ok").into_response(),

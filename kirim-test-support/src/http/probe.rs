@@ -41,6 +41,19 @@ pub struct Call {
     pub secret_label: Option<String>,
 }
 
+impl Call {
+    /// What the adapter handed the handler: the verified webhook, as the core made it.
+    pub fn of(webhook: &kirim_verify::Webhook) -> Self {
+        Self {
+            event_id: webhook.delivery().event_id().to_owned(),
+            event: webhook.delivery().event().to_owned(),
+            body: webhook.body().to_vec(),
+            secret_index: webhook.verified().secret_index(),
+            secret_label: webhook.verified().secret_label().map(str::to_owned),
+        }
+    }
+}
+
 impl Probe {
     /// Called by the handler under test with what the adapter gave it, and the raw value of
     /// [`BEHAVIOUR_HEADER`](super::BEHAVIOUR_HEADER); sleeps if asked, records the call, and says what to answer.

@@ -51,13 +51,7 @@ pub(crate) async fn probe_handler(
     req: HttpRequest,
     probe: web::Data<Probe>,
 ) -> HttpResponse {
-    let call = Call {
-        event_id: webhook.delivery().event_id().to_owned(),
-        event: webhook.delivery().event().to_owned(),
-        body: webhook.body().to_vec(),
-        secret_index: webhook.verified().secret_index(),
-        secret_label: webhook.verified().secret_label().map(str::to_owned),
-    };
+    let call = Call::of(&webhook);
     let behaviour = req.headers().get(BEHAVIOUR_HEADER).map(|v| v.as_bytes());
     match probe.handle(call, behaviour).await {
         Outcome::Ok => HttpResponse::Ok().body(bodies::OK),
