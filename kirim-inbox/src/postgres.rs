@@ -291,23 +291,29 @@ impl Postgres {
         let client = self.client().await?;
         let sql = if row.bound { ACCEPT_BOUND } else { ACCEPT };
         let statement = client.prepare_cached(sql).await.map_err(backend)?;
-        let stored = client
-            .execute(
-                &statement,
-                &[
-                    &row.dedup_key,
-                    &row.guard_key,
-                    &row.event,
-                    &row.event_id,
-                    &row.source,
-                    &row.delivery_id,
-                    &row.attempt,
-                    &row.signed_at,
-                    &&row.body[..],
-                ],
-            )
-            .await
-            .map_err(backend)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+            &row.dedup_key,
+            &row.guard_key,
+            &row.event,
+            &row.event_id,
+            &row.source,
+            &row.delivery_id,
+            &row.attempt,
+            &row.signed_at,
+            &&row.body[..],
+        ];
+        let stored = match client.execute(&statement, &params).await {
+            // A bound row raced another row of the same signed message for its guard key (a
+            // concurrent copy, or another event of the same batch): once more, the guard key is
+            // seen and left out, and the event key alone decides.
+            Err(error)
+                if row.bound
+                    && error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+            {
+                client.execute(&statement, &params).await.map_err(backend)?
+            }
+            other => other.map_err(backend)?,
+        };
         if stored == 1 {
             self.stored.notify_one();
         }
