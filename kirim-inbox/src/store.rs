@@ -109,11 +109,7 @@ impl DedupStore for SqlStore {
         )
         .await
         .map_err(store_error)?;
-        Ok(if applied {
-            Settled::Applied
-        } else {
-            Settled::Stale
-        })
+        Ok(settled(applied))
     }
 
     async fn release(&self, key: &DedupKey, token: &ClaimToken) -> Result<Settled, StoreError> {
@@ -124,10 +120,15 @@ impl DedupStore for SqlStore {
         )
         .await
         .map_err(store_error)?;
-        Ok(if applied {
-            Settled::Applied
-        } else {
-            Settled::Stale
-        })
+        Ok(settled(applied))
+    }
+}
+
+/// What a compare-and-set on the token did: changed the row, or found another token (or none).
+fn settled(applied: bool) -> Settled {
+    if applied {
+        Settled::Applied
+    } else {
+        Settled::Stale
     }
 }
