@@ -46,13 +46,9 @@ pub(crate) async fn admit(
         "evt",
         &dedup.keys.event_key(webhook.delivery(), webhook.body()),
     );
-    // An event id bound to the signed body is authenticated: the event key alone tells events
-    // apart, so two genuine events with the same bytes and `t` are not taken for a replay. Its
-    // signed message is still remembered, so a resend under an unbound id is one.
-    let bound = webhook.event_id_is_bound();
     let replay = dedup.replay_guard.then(|| Guard {
         key: DedupKey::from_digest(&dedup.prefix, "sig", &webhook.replay_fingerprint()),
-        bound,
+        webhook,
     });
     let mut ticket = Ticket {
         store: Some(Arc::clone(&dedup.store)),
@@ -97,11 +93,12 @@ pub(crate) async fn admit(
     }
 }
 
-/// The replay guard's key for one delivery, and whether its event id is bound to the signed
-/// body (then a signed message seen before does not make it a duplicate).
-struct Guard {
+/// The replay guard's key for one delivery, and the delivery, asked whether its event id is
+/// bound to the signed body only when the signed message was seen before (then that does not
+/// make it a duplicate): parsing the body is left to the rare case.
+struct Guard<'w> {
     key: DedupKey,
-    bound: bool,
+    webhook: &'w Webhook,
 }
 
 /// Claims the signed message (if guarded), then the event, recording acquired claims in
@@ -110,13 +107,16 @@ async fn claim_both(
     dedup: &Dedup,
     ticket: &mut Ticket,
     event_key: DedupKey,
-    replay: Option<Guard>,
+    replay: Option<Guard<'_>>,
 ) -> Result<Option<Result<Admission, Rejection>>, StoreError> {
-    if let Some(Guard { key, bound }) = replay {
+    if let Some(Guard { key, webhook }) = replay {
         match claim_into(dedup, key, &mut ticket.replay).await? {
             Claim::Acquired => {}
-            // Bound: another genuine event of the same signed body; its event key decides.
-            Claim::Done | Claim::InProgress { .. } if bound => {}
+            // An event id bound to the signed body is authenticated: the event key alone tells
+            // events apart, so two genuine events with the same bytes and `t` are not taken for
+            // a replay. Its signed message is still remembered, so a resend under an unbound id
+            // is one.
+            Claim::Done | Claim::InProgress { .. } if webhook.event_id_is_bound() => {}
             Claim::Done => return Ok(Some(Ok(Admission::Duplicate))),
             Claim::InProgress { retry_after } => {
                 return Ok(Some(Err(Rejection::InProgress { retry_after })));

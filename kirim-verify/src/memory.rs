@@ -2,9 +2,10 @@
 
 use core::future::{Future, ready};
 use core::time::Duration;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
+use std::vec::Vec;
 
 use crate::dedup_store::{Claim, ClaimToken, DedupStore, Settled, StoreError};
 use crate::key::DedupKey;
@@ -15,9 +16,9 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 /// A [`DedupStore`] in this process's memory: the default for a single instance, tests and the
 /// demo. Several instances behind a load balancer need a shared store (`kirim-dedup-redis`).
 ///
-/// Bounded: at most `max_entries` keys (default 100 000; about 270 bytes each for a 40-byte key,
-/// as measured, so about 27 MB when full). Expired keys are dropped as they come due. When the store is full, the *done* key completed longest ago
-/// is evicted: the oldest memory goes first, which can at worst let a very late retry through
+/// Bounded: at most `max_entries` keys (default 100 000; about 240 bytes each for a 40-byte key,
+/// as measured, so about 24 MB when full). Expired keys are dropped as they come due. When the
+/// store is full, the *done* key completed longest ago is evicted: the oldest memory goes first, which can at worst let a very late retry through
 /// as a duplicate delivery. Not the key closest to expiry: the replay guard's keys are kept only
 /// for the tolerance window, minutes against the events' days, so they would always go first,
 /// and a replay under a new event id would get through seconds after the original. A claim in
@@ -54,7 +55,7 @@ pub struct MemoryStore {
     max_entries: usize,
 }
 
-/// One copy of each key, shared by the map and the expiry index it is in.
+/// One copy of each key, shared by the map and the index it is in.
 type Key = Arc<str>;
 
 /// When an entry expires: (deadline, sequence), the sequence making equal deadlines distinct.
@@ -64,16 +65,30 @@ type Deadline = (Instant, u64);
 /// Far enough ahead to mean "never" for a lease or retention too long for [`Instant`].
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
+/// Distinct retentions with a queue of their own. The receiving flow uses two (the events'
+/// and the replay guard's); a caller passing more shares the last queue, whose keys then
+/// expire in completion order rather than exactly at their deadline (never earlier: a lookup
+/// checks the deadline itself).
+const MAX_RETENTION_QUEUES: usize = 8;
+
 #[derive(Debug, Default)]
 struct Inner {
     entries: HashMap<Key, Entry>,
-    /// Claims in progress, by lease expiry.
+    /// Claims in progress, by lease expiry. Only the claims in flight: small.
     leases: BTreeMap<Deadline, Key>,
-    /// Done keys, by retention expiry.
-    done: BTreeMap<Deadline, Key>,
-    /// Done keys, by completion (their deadline's sequence): the eviction order when full.
-    completed: BTreeMap<u64, Key>,
+    /// Done keys, one queue per retention, each in completion order, which for one retention
+    /// is also deadline order: expiry pops fronts, and eviction the oldest front. O(1) where a
+    /// tree over every done key cost a walk through a hundred thousand of them.
+    done: Vec<DoneQueue>,
     sequence: u64,
+}
+
+#[derive(Debug)]
+struct DoneQueue {
+    retention: Duration,
+    /// (deadline, key): the sequence in the deadline tells a key still done under this
+    /// completion from one that expired and was claimed again since.
+    keys: VecDeque<(Deadline, Key)>,
 }
 
 #[derive(Debug)]
@@ -81,6 +96,12 @@ struct Entry {
     /// `Some(token)` while in progress, `None` once done.
     token: Option<ClaimToken>,
     deadline: Deadline,
+}
+
+impl Entry {
+    fn is_live(&self, now: Instant) -> bool {
+        self.deadline.0 > now
+    }
 }
 
 impl MemoryStore {
@@ -104,8 +125,9 @@ impl MemoryStore {
     #[must_use]
     pub fn len(&self) -> usize {
         let mut inner = self.lock();
-        inner.expire(Instant::now());
-        inner.entries.len()
+        let now = Instant::now();
+        inner.expire(now);
+        inner.entries.values().filter(|e| e.is_live(now)).count()
     }
 
     /// Whether no key is live.
@@ -128,16 +150,22 @@ impl MemoryStore {
         token: &ClaimToken,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        let now = Instant::now();
         let mut inner = self.lock();
+        // Read under the lock, so that deadlines of one retention are in completion order.
+        let now = Instant::now();
         inner.expire(now);
         if let Some(entry) = inner.entries.get(key.as_str()) {
-            return Ok(match entry.token {
-                None => Claim::Done,
-                Some(_) => Claim::InProgress {
-                    retry_after: entry.deadline.0.saturating_duration_since(now),
-                },
-            });
+            if entry.is_live(now) {
+                return Ok(match entry.token {
+                    None => Claim::Done,
+                    Some(_) => Claim::InProgress {
+                        retry_after: entry.deadline.0.saturating_duration_since(now),
+                    },
+                });
+            }
+            // Done and past its retention, still queued behind a longer one (see
+            // MAX_RETENTION_QUEUES): forgotten now; its queue entry no longer matches.
+            inner.entries.remove(key.as_str());
         }
         while inner.entries.len() >= self.max_entries {
             if !inner.evict_done() {
@@ -158,29 +186,38 @@ impl MemoryStore {
     }
 
     fn settle_now(&self, key: &DedupKey, token: &ClaimToken, retain: Option<Duration>) -> Settled {
-        let now = Instant::now();
         let mut inner = self.lock();
+        let now = Instant::now();
         inner.expire(now);
-        let Some((shared, entry)) = inner.entries.get_key_value(key.as_str()) else {
+        let Inner {
+            entries,
+            leases,
+            done,
+            sequence,
+        } = &mut *inner;
+        let Some((shared, entry)) = entries.get_key_value(key.as_str()) else {
             return Settled::Stale;
         };
+        // A live claim: an expired one was dropped by `expire` above.
         if entry.token.as_ref() != Some(token) {
             return Settled::Stale;
         }
-        let (shared, lease) = (Arc::clone(shared), entry.deadline);
-        inner.leases.remove(&lease);
+        let shared = Arc::clone(shared);
+        leases.remove(&entry.deadline);
         match retain {
             Some(retention) => {
-                let deadline = inner.next_deadline(after(now, retention));
-                inner.done.insert(deadline, Arc::clone(&shared));
-                inner.completed.insert(deadline.1, Arc::clone(&shared));
-                if let Some(entry) = inner.entries.get_mut(&shared) {
+                *sequence += 1;
+                let deadline = (after(now, retention), *sequence);
+                queue_for(done, retention)
+                    .keys
+                    .push_back((deadline, Arc::clone(&shared)));
+                if let Some(entry) = entries.get_mut(&shared) {
                     entry.token = None;
                     entry.deadline = deadline;
                 }
             }
             None => {
-                inner.entries.remove(&shared);
+                entries.remove(&shared);
             }
         }
         Settled::Applied
@@ -198,6 +235,22 @@ fn after(now: Instant, duration: Duration) -> Instant {
     now.checked_add(duration.min(FOREVER)).unwrap_or(now)
 }
 
+/// The queue of done keys kept for `retention`, made on first use.
+fn queue_for(done: &mut Vec<DoneQueue>, retention: Duration) -> &mut DoneQueue {
+    let index = match done.iter().position(|queue| queue.retention == retention) {
+        Some(index) => index,
+        None if done.len() < MAX_RETENTION_QUEUES => {
+            done.push(DoneQueue {
+                retention,
+                keys: VecDeque::new(),
+            });
+            done.len() - 1
+        }
+        None => done.len() - 1,
+    };
+    &mut done[index]
+}
+
 impl Inner {
     fn next_deadline(&mut self, at: Instant) -> Deadline {
         self.sequence += 1;
@@ -205,30 +258,53 @@ impl Inner {
     }
 
     fn expire(&mut self, now: Instant) {
-        for index in [&mut self.leases, &mut self.done] {
-            while let Some(entry) = index.first_entry() {
-                if entry.key().0 > now {
+        while let Some(entry) = self.leases.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let key = entry.remove();
+            self.entries.remove(&key);
+        }
+        for queue in &mut self.done {
+            while let Some((deadline, _)) = queue.keys.front() {
+                if deadline.0 > now {
                     break;
                 }
-                let sequence = entry.key().1;
-                let key = entry.remove();
-                self.entries.remove(&key);
-                // A no-op for a lease: only done keys are in the completion order.
-                self.completed.remove(&sequence);
+                if let Some((deadline, key)) = queue.keys.pop_front() {
+                    forget(&mut self.entries, &key, deadline);
+                }
             }
         }
     }
 
-    /// Drops the done key completed longest ago; false when there is none.
+    /// Drops the done key completed longest ago (the oldest front of the queues); false when
+    /// there is none.
     fn evict_done(&mut self) -> bool {
-        let Some((_, key)) = self.completed.pop_first() else {
-            return false;
-        };
-        if let Some(entry) = self.entries.remove(&key) {
-            self.done.remove(&entry.deadline);
+        loop {
+            let oldest = self
+                .done
+                .iter_mut()
+                .filter(|queue| !queue.keys.is_empty())
+                .min_by_key(|queue| queue.keys.front().map(|(deadline, _)| deadline.1));
+            let Some((deadline, key)) = oldest.and_then(|queue| queue.keys.pop_front()) else {
+                return false;
+            };
+            if forget(&mut self.entries, &key, deadline) {
+                return true;
+            }
         }
-        true
     }
+}
+
+/// Removes `key` if it is still the done entry that `deadline` was queued for; whether it was.
+fn forget(entries: &mut HashMap<Key, Entry>, key: &Key, deadline: Deadline) -> bool {
+    let current = entries
+        .get(key)
+        .is_some_and(|entry| entry.token.is_none() && entry.deadline == deadline);
+    if current {
+        entries.remove(key);
+    }
+    current
 }
 
 impl DedupStore for MemoryStore {
@@ -304,10 +380,8 @@ mod tests {
         // ...and now every key is a claim in progress: the store refuses a new one.
         assert!(matches!(claim(&store, "e", long), Err(StoreError::Full)));
         let inner = store.lock();
-        assert_eq!(
-            (inner.done.len(), inner.completed.len(), inner.leases.len()),
-            (0, 0, 3)
-        );
+        let queued: usize = inner.done.iter().map(|queue| queue.keys.len()).sum();
+        assert_eq!((queued, inner.leases.len()), (0, 3));
     }
 
     #[test]
@@ -323,6 +397,37 @@ mod tests {
             Settled::Applied
         );
         assert_eq!(claim(&store, "x", Duration::MAX).ok(), Some(Claim::Done));
+    }
+
+    #[test]
+    fn keys_sharing_a_queue_still_expire_at_their_deadline() {
+        let long = Duration::from_secs(3600);
+        let store = MemoryStore::new().with_max_entries(MAX_RETENTION_QUEUES + 1);
+        for n in 0..MAX_RETENTION_QUEUES {
+            let id = std::format!("k{n}");
+            let token = acquire(&store, &id, long);
+            let retention = long + Duration::from_secs(u64::try_from(n).unwrap());
+            store.settle_now(&key(&id), &token, Some(retention));
+        }
+        // One retention too many: it shares the last queue, behind a key kept for an hour,
+        // and is forgotten at its own deadline all the same.
+        let token = acquire(&store, "short", long);
+        store.settle_now(&key("short"), &token, Some(Duration::ZERO));
+        assert_eq!(store.len(), MAX_RETENTION_QUEUES);
+        let again = acquire(&store, "short", long);
+        assert_eq!(
+            store.settle_now(&key("short"), &again, Some(long)),
+            Settled::Applied
+        );
+        // Full: the oldest completion goes ("k0"), and the stale queue entry of the first
+        // "short" removes nothing when the queues are drained.
+        let _new = acquire(&store, "new", long);
+        assert!(matches!(claim(&store, "k0", long), Ok(Claim::Acquired)));
+        assert_eq!(claim(&store, "short", long).ok(), Some(Claim::Done));
+        let mut inner = store.lock();
+        while inner.evict_done() {}
+        assert!(inner.entries.values().all(|entry| entry.token.is_some()));
+        assert_eq!(inner.entries.len(), 2, "the claims on k0 and new remain");
     }
 
     #[test]
@@ -360,14 +465,7 @@ mod tests {
         let token = acquire(&store, "x", Duration::from_secs(1));
         store.settle_now(&key("x"), &token, Some(Duration::from_secs(60)));
         let inner = store.lock();
-        assert_eq!(
-            (
-                inner.entries.len(),
-                inner.leases.len(),
-                inner.done.len(),
-                inner.completed.len()
-            ),
-            (1, 0, 1, 1)
-        );
+        let queued: usize = inner.done.iter().map(|queue| queue.keys.len()).sum();
+        assert_eq!((inner.entries.len(), inner.leases.len(), queued), (1, 0, 1));
     }
 }
