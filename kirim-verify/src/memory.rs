@@ -2,10 +2,13 @@
 
 use core::future::{Future, ready};
 use core::time::Duration;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use std::vec::Vec;
+
+use hashbrown::HashTable;
 
 use crate::dedup_store::{Claim, ClaimToken, DedupStore, Settled, StoreError};
 use crate::key::DedupKey;
@@ -55,7 +58,7 @@ pub struct MemoryStore {
     max_entries: usize,
 }
 
-/// One copy of each key, shared by the map and the index it is in.
+/// One copy of each key, shared by the table and the index it is in.
 type Key = Arc<str>;
 
 /// When an entry expires: (deadline, sequence), the sequence making equal deadlines distinct.
@@ -67,41 +70,64 @@ const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Distinct retentions with a queue of their own. The receiving flow uses two (the events'
 /// and the replay guard's); a caller passing more shares the last queue, whose keys then
-/// expire in completion order rather than exactly at their deadline (never earlier: a lookup
-/// checks the deadline itself).
+/// leave memory in completion order rather than exactly at their deadline (they are
+/// forgotten at their deadline all the same: a lookup checks it).
 const MAX_RETENTION_QUEUES: usize = 8;
 
 #[derive(Debug, Default)]
 struct Inner {
-    entries: HashMap<Key, Entry>,
-    /// Claims in progress, by lease expiry. Only the claims in flight: small.
-    leases: BTreeMap<Deadline, Key>,
+    /// Every live key, found by its hash. The hash is computed once per call and kept with the
+    /// entry, so that removing a key found through an index neither hashes it again nor reads
+    /// its bytes (the indexes hold the same `Arc`), and growing the table rehashes nothing.
+    entries: HashTable<Entry>,
+    /// Keyed SipHash, random per store, as `std`'s maps use: a sender cannot choose event ids
+    /// that collide in the table.
+    hasher: RandomState,
+    /// Claims in progress, by lease expiry, with their tokens. Only the claims in flight:
+    /// small, where a token kept in every entry would double the table.
+    leases: BTreeMap<Deadline, Lease>,
     /// Done keys, one queue per retention, each in completion order, which for one retention
-    /// is also deadline order: expiry pops fronts, and eviction the oldest front. O(1) where a
-    /// tree over every done key cost a walk through a hundred thousand of them.
+    /// is also deadline order: expiry pops fronts, and eviction the oldest front. Constant
+    /// time, where a tree over every done key cost a walk through a hundred thousand of them.
     done: Vec<DoneQueue>,
     sequence: u64,
 }
 
 #[derive(Debug)]
-struct DoneQueue {
-    retention: Duration,
-    /// (deadline, key): the sequence in the deadline tells a key still done under this
-    /// completion from one that expired and was claimed again since.
-    keys: VecDeque<(Deadline, Key)>,
-}
-
-#[derive(Debug)]
 struct Entry {
-    /// `Some(token)` while in progress, `None` once done.
-    token: Option<ClaimToken>,
+    hash: u64,
+    key: Key,
+    /// The lease's deadline while in progress, the retention's once done.
     deadline: Deadline,
+    done: bool,
 }
 
 impl Entry {
     fn is_live(&self, now: Instant) -> bool {
         self.deadline.0 > now
     }
+}
+
+#[derive(Debug)]
+struct Lease {
+    hash: u64,
+    key: Key,
+    token: ClaimToken,
+}
+
+#[derive(Debug)]
+struct DoneQueue {
+    retention: Duration,
+    keys: VecDeque<Queued>,
+}
+
+/// A done key in its queue. Its deadline's sequence tells the key still done under this
+/// completion from one that expired and was claimed again since.
+#[derive(Debug)]
+struct Queued {
+    deadline: Deadline,
+    hash: u64,
+    key: Key,
 }
 
 impl MemoryStore {
@@ -127,7 +153,7 @@ impl MemoryStore {
         let mut inner = self.lock();
         let now = Instant::now();
         inner.expire(now);
-        inner.entries.values().filter(|e| e.is_live(now)).count()
+        inner.entries.iter().filter(|e| e.is_live(now)).count()
     }
 
     /// Whether no key is live.
@@ -151,21 +177,24 @@ impl MemoryStore {
         lease: Duration,
     ) -> Result<Claim, StoreError> {
         let mut inner = self.lock();
-        // Read under the lock, so that deadlines of one retention are in completion order.
+        // Read under the lock, so that the deadlines of one retention are in completion order.
         let now = Instant::now();
         inner.expire(now);
-        if let Some(entry) = inner.entries.get(key.as_str()) {
+        let hash = inner.hasher.hash_one(key.as_str());
+        if let Ok(found) = inner.entries.find_entry(hash, is(hash, key)) {
+            let entry = found.get();
             if entry.is_live(now) {
-                return Ok(match entry.token {
-                    None => Claim::Done,
-                    Some(_) => Claim::InProgress {
+                return Ok(if entry.done {
+                    Claim::Done
+                } else {
+                    Claim::InProgress {
                         retry_after: entry.deadline.0.saturating_duration_since(now),
-                    },
+                    }
                 });
             }
             // Done and past its retention, still queued behind a longer one (see
             // MAX_RETENTION_QUEUES): forgotten now; its queue entry no longer matches.
-            inner.entries.remove(key.as_str());
+            found.remove();
         }
         while inner.entries.len() >= self.max_entries {
             if !inner.evict_done() {
@@ -174,14 +203,21 @@ impl MemoryStore {
         }
         let deadline = inner.next_deadline(after(now, lease));
         let shared: Key = Arc::from(key.as_str());
-        inner.leases.insert(deadline, Arc::clone(&shared));
-        inner.entries.insert(
-            shared,
-            Entry {
-                token: Some(token.clone()),
-                deadline,
+        inner.leases.insert(
+            deadline,
+            Lease {
+                hash,
+                key: Arc::clone(&shared),
+                token: token.clone(),
             },
         );
+        let entry = Entry {
+            hash,
+            key: shared,
+            deadline,
+            done: false,
+        };
+        inner.entries.insert_unique(hash, entry, |e| e.hash);
         Ok(Claim::Acquired)
     }
 
@@ -189,35 +225,40 @@ impl MemoryStore {
         let mut inner = self.lock();
         let now = Instant::now();
         inner.expire(now);
+        let hash = inner.hasher.hash_one(key.as_str());
         let Inner {
             entries,
             leases,
             done,
             sequence,
+            ..
         } = &mut *inner;
-        let Some((shared, entry)) = entries.get_key_value(key.as_str()) else {
+        let Ok(mut found) = entries.find_entry(hash, is(hash, key)) else {
             return Settled::Stale;
         };
-        // A live claim: an expired one was dropped by `expire` above.
-        if entry.token.as_ref() != Some(token) {
+        // In progress means live: an expired lease was dropped by `expire` above.
+        let lease = found.get().deadline;
+        let held = !found.get().done && leases.get(&lease).is_some_and(|l| l.token == *token);
+        if !held {
             return Settled::Stale;
         }
-        let shared = Arc::clone(shared);
-        leases.remove(&entry.deadline);
+        leases.remove(&lease);
         match retain {
             Some(retention) => {
                 *sequence += 1;
                 let deadline = (after(now, retention), *sequence);
-                queue_for(done, retention)
-                    .keys
-                    .push_back((deadline, Arc::clone(&shared)));
-                if let Some(entry) = entries.get_mut(&shared) {
-                    entry.token = None;
-                    entry.deadline = deadline;
-                }
+                let entry = found.get_mut();
+                entry.done = true;
+                entry.deadline = deadline;
+                let queued = Queued {
+                    deadline,
+                    hash,
+                    key: Arc::clone(&entry.key),
+                };
+                queue_for(done, retention).keys.push_back(queued);
             }
             None => {
-                entries.remove(&shared);
+                found.remove();
             }
         }
         Settled::Applied
@@ -228,6 +269,12 @@ impl Default for MemoryStore {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Matches the entry of `key`; the hash is compared first, so another key never has its bytes
+/// read.
+fn is<'k>(hash: u64, key: &'k DedupKey) -> impl Fn(&Entry) -> bool + 'k {
+    move |entry| entry.hash == hash && *entry.key == *key.as_str()
 }
 
 /// `now + duration`, with a duration too long for an [`Instant`] taken as [`FOREVER`].
@@ -258,20 +305,22 @@ impl Inner {
     }
 
     fn expire(&mut self, now: Instant) {
-        while let Some(entry) = self.leases.first_entry() {
-            if entry.key().0 > now {
+        while let Some(first) = self.leases.first_entry() {
+            if first.key().0 > now {
                 break;
             }
-            let key = entry.remove();
-            self.entries.remove(&key);
+            let lease = first.remove();
+            if let Ok(found) = self
+                .entries
+                .find_entry(lease.hash, |e| Arc::ptr_eq(&e.key, &lease.key))
+            {
+                found.remove();
+            }
         }
         for queue in &mut self.done {
-            while let Some((deadline, _)) = queue.keys.front() {
-                if deadline.0 > now {
-                    break;
-                }
-                if let Some((deadline, key)) = queue.keys.pop_front() {
-                    forget(&mut self.entries, &key, deadline);
+            while queue.keys.front().is_some_and(|q| q.deadline.0 <= now) {
+                if let Some(queued) = queue.keys.pop_front() {
+                    forget(&mut self.entries, &queued);
                 }
             }
         }
@@ -285,24 +334,27 @@ impl Inner {
                 .done
                 .iter_mut()
                 .filter(|queue| !queue.keys.is_empty())
-                .min_by_key(|queue| queue.keys.front().map(|(deadline, _)| deadline.1));
-            let Some((deadline, key)) = oldest.and_then(|queue| queue.keys.pop_front()) else {
+                .min_by_key(|queue| queue.keys.front().map(|q| q.deadline.1));
+            let Some(queued) = oldest.and_then(|queue| queue.keys.pop_front()) else {
                 return false;
             };
-            if forget(&mut self.entries, &key, deadline) {
+            if forget(&mut self.entries, &queued) {
                 return true;
             }
         }
     }
 }
 
-/// Removes `key` if it is still the done entry that `deadline` was queued for; whether it was.
-fn forget(entries: &mut HashMap<Key, Entry>, key: &Key, deadline: Deadline) -> bool {
-    let current = entries
-        .get(key)
-        .is_some_and(|entry| entry.token.is_none() && entry.deadline == deadline);
+/// Removes the entry `queued` was queued for, if it is still that done entry; whether it was.
+/// The same `Arc` means the same entry (a key claimed again has a new one, and the old one is
+/// alive in the queue, so their addresses differ).
+fn forget(entries: &mut HashTable<Entry>, queued: &Queued) -> bool {
+    let Ok(found) = entries.find_entry(queued.hash, |e| Arc::ptr_eq(&e.key, &queued.key)) else {
+        return false;
+    };
+    let current = found.get().done && found.get().deadline == queued.deadline;
     if current {
-        entries.remove(key);
+        found.remove();
     }
     current
 }
@@ -426,7 +478,7 @@ mod tests {
         assert_eq!(claim(&store, "short", long).ok(), Some(Claim::Done));
         let mut inner = store.lock();
         while inner.evict_done() {}
-        assert!(inner.entries.values().all(|entry| entry.token.is_some()));
+        assert!(inner.entries.iter().all(|entry| !entry.done));
         assert_eq!(inner.entries.len(), 2, "the claims on k0 and new remain");
     }
 
