@@ -1,9 +1,10 @@
 //! The in-memory dedup store: one process, bounded, exact.
 
 use core::future::{Future, ready};
+use core::hash::BuildHasher;
 use core::time::Duration;
 use std::collections::{BTreeMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::RandomState;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use std::vec::Vec;
