@@ -3,16 +3,37 @@
 
 use actix_web::HttpRequest;
 use actix_web::dev::Payload;
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{self, HeaderMap, HeaderName};
 use futures_util::StreamExt;
+use kirim_verify::flow::names;
 use kirim_verify::{Receiver, Rejection, Webhook};
 
 use crate::rejection::KirimRejection;
 
 /// The one bridge from actix's `http` 0.2 headers to the core: the raw value of a lowercase
-/// header name.
+/// header name. The flow asks for the core's [`names`] only; each is looked up by a prebuilt
+/// `HeaderName` (the core's `header_lookup` does the same for `http` 1.x), so no name is
+/// parsed again on every request as a lookup by `&str` does.
 pub(crate) fn lookup<'h>(headers: &'h HeaderMap) -> impl Fn(&'static str) -> Option<&'h [u8]> + 'h {
-    move |name| headers.get(name).map(|value| value.as_bytes())
+    static KNOWN: [(&str, HeaderName); 7] = [
+        (names::SIGNATURE, HeaderName::from_static(names::SIGNATURE)),
+        (names::EVENT, HeaderName::from_static(names::EVENT)),
+        (names::EVENT_ID, HeaderName::from_static(names::EVENT_ID)),
+        (names::SOURCE, HeaderName::from_static(names::SOURCE)),
+        (
+            names::DELIVERY_ID,
+            HeaderName::from_static(names::DELIVERY_ID),
+        ),
+        (names::ATTEMPT, HeaderName::from_static(names::ATTEMPT)),
+        (names::CONTENT_LENGTH, header::CONTENT_LENGTH),
+    ];
+    move |name| {
+        let value = match KNOWN.iter().find(|(known, _)| *known == name) {
+            Some((_, header)) => headers.get(header),
+            None => headers.get(name),
+        };
+        value.map(|value| value.as_bytes())
+    }
 }
 
 /// Reads and verifies one request, logging a refusal where it is made. The intake is the one
@@ -26,14 +47,18 @@ pub(crate) async fn receive(
         let mut intake = receiver.begin_now(lookup(req.headers()), None)?;
         // Nothing is read after the body's time is up: a trickled forgery holds the
         // connection no longer than that.
-        let deadline = tokio::time::Instant::now() + intake.time_left();
-        while let Some(chunk) = tokio::time::timeout_at(deadline, payload.next())
+        // One timer for the whole read: a body that has already arrived arms none.
+        let time_left = intake.time_left();
+        let chunks = async {
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|error| Rejection::BodyUnreadable(Box::new(error)))?;
+                intake.push(chunk)?;
+            }
+            Ok::<_, Rejection>(())
+        };
+        tokio::time::timeout(time_left, chunks)
             .await
-            .map_err(|_| Rejection::BodyTimeout)?
-        {
-            let chunk = chunk.map_err(|error| Rejection::BodyUnreadable(Box::new(error)))?;
-            intake.push(chunk)?;
-        }
+            .map_err(|_| Rejection::BodyTimeout)??;
         intake.finish_now()
     };
     read.await.map_err(KirimRejection::logged)

@@ -8,10 +8,11 @@ use axum_core::RequestExt as _;
 use axum_core::body::Body;
 use axum_core::extract::Request;
 use bytes::Bytes;
+use http::Extensions;
 use http::request::Parts;
-use http::{Extensions, HeaderValue};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
+use kirim_verify::flow::header_lookup;
 use kirim_verify::{Receiver, Rejection, Webhook};
 
 use crate::rejection::KirimRejection;
@@ -35,22 +36,25 @@ async fn read(receiver: &Receiver, request: Request) -> Result<(Parts, Webhook),
     // Declared length, signature header and timestamp: all checked before the body is read.
     // The intake is the one body counter, under the smaller of the two limits.
     let framework_limit = axum_limit(&mut parts.extensions);
-    let lookup = |name: &'static str| parts.headers.get(name).map(HeaderValue::as_bytes);
-    let mut intake = receiver.begin_now(lookup, framework_limit)?;
+    let mut intake = receiver.begin_now(header_lookup(&parts.headers), framework_limit)?;
 
     // Every frame is counted, hashed and kept as it arrives; nothing past the limit is read,
     // and nothing after the body's time is up (a trickled forgery holds the connection no
-    // longer than that).
-    let deadline = tokio::time::Instant::now() + intake.time_left();
-    while let Some(frame) = tokio::time::timeout_at(deadline, body.frame())
-        .await
-        .map_err(|_| Rejection::BodyTimeout)?
-    {
-        let frame = frame.map_err(|error| Rejection::BodyUnreadable(error.into()))?;
-        if let Ok(data) = frame.into_data() {
-            intake.push(data)?;
+    // longer than that). One timer for the whole read: a body that has already arrived arms
+    // none.
+    let time_left = intake.time_left();
+    let frames = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|error| Rejection::BodyUnreadable(error.into()))?;
+            if let Ok(data) = frame.into_data() {
+                intake.push(data)?;
+            }
         }
-    }
+        Ok::<_, Rejection>(())
+    };
+    tokio::time::timeout(time_left, frames)
+        .await
+        .map_err(|_| Rejection::BodyTimeout)??;
     Ok((parts, intake.finish_now()?))
 }
 

@@ -19,6 +19,38 @@ pub mod names {
     pub const DELIVERY_ID: &str = "x-kirim-delivery-id";
     /// `1` … `8`: logging and metrics.
     pub const ATTEMPT: &str = "x-kirim-attempt";
+    /// The declared body length, refused early when over the limit.
+    pub const CONTENT_LENGTH: &str = "content-length";
+}
+
+/// The header lookup [`Receiver::begin`](crate::Receiver::begin) and
+/// [`Delivery::from_lookup`] want, over an [`http::HeaderMap`] (`http` 1.x). The flow asks for
+/// the names in [`names`] only; each is looked up by a prebuilt [`http::HeaderName`], so no
+/// name is parsed again on every request as a lookup by `&str` does.
+#[cfg(feature = "http")]
+pub fn header_lookup<'h>(
+    headers: &'h http::HeaderMap,
+) -> impl Fn(&'static str) -> Option<&'h [u8]> + 'h {
+    use http::HeaderName;
+    static KNOWN: [(&str, HeaderName); 7] = [
+        (names::SIGNATURE, HeaderName::from_static(names::SIGNATURE)),
+        (names::EVENT, HeaderName::from_static(names::EVENT)),
+        (names::EVENT_ID, HeaderName::from_static(names::EVENT_ID)),
+        (names::SOURCE, HeaderName::from_static(names::SOURCE)),
+        (
+            names::DELIVERY_ID,
+            HeaderName::from_static(names::DELIVERY_ID),
+        ),
+        (names::ATTEMPT, HeaderName::from_static(names::ATTEMPT)),
+        (names::CONTENT_LENGTH, http::header::CONTENT_LENGTH),
+    ];
+    move |name| {
+        let value = match KNOWN.iter().find(|(known, _)| *known == name) {
+            Some((_, header)) => headers.get(header),
+            None => headers.get(name),
+        };
+        value.map(http::HeaderValue::as_bytes)
+    }
 }
 
 /// The longest event type, event id, source or delivery id accepted, in bytes.
@@ -129,7 +161,7 @@ impl Delivery {
     /// As [`from_lookup`](Self::from_lookup).
     #[cfg(feature = "http")]
     pub fn from_headers(headers: &http::HeaderMap) -> Result<Self, VerifyError> {
-        Self::from_lookup(|name| headers.get(name).map(http::HeaderValue::as_bytes))
+        Self::from_lookup(header_lookup(headers))
     }
 
     /// The event type (`X-Kirim-Event`), e.g. `message.received`. Unknown types are normal: the
@@ -245,5 +277,30 @@ mod tests {
         .unwrap();
         assert_eq!(d.source().as_str(), "partner");
         assert_eq!(d.attempt(), None);
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn header_lookup_finds_every_name_the_flow_asks_for() {
+        let all = [
+            ("X-Kirim-Signature", names::SIGNATURE),
+            ("X-Kirim-Event", names::EVENT),
+            ("X-Kirim-Event-Id", names::EVENT_ID),
+            ("X-Kirim-Source", names::SOURCE),
+            ("X-Kirim-Delivery-Id", names::DELIVERY_ID),
+            ("X-Kirim-Attempt", names::ATTEMPT),
+            ("Content-Length", names::CONTENT_LENGTH),
+            ("X-Other", "x-other"),
+        ];
+        let mut headers = http::HeaderMap::new();
+        for (sent, _) in all {
+            let name = http::HeaderName::from_bytes(sent.as_bytes()).unwrap();
+            headers.insert(name, http::HeaderValue::from_static(sent));
+        }
+        let lookup = header_lookup(&headers);
+        for (sent, asked) in all {
+            assert_eq!(lookup(asked), Some(sent.as_bytes()), "{asked}");
+        }
+        assert_eq!(lookup("x-absent"), None);
     }
 }

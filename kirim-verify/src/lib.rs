@@ -77,6 +77,8 @@ pub mod store {
 pub mod flow {
     #[cfg(feature = "std")]
     pub use crate::claims::Task;
+    #[cfg(feature = "http")]
+    pub use crate::delivery::header_lookup;
     pub use crate::delivery::{MAX_META_BYTES, names};
     pub use crate::intake::BodyIntake;
     #[cfg(feature = "std")]

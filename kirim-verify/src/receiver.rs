@@ -169,7 +169,7 @@ impl Receiver {
         now: u64,
     ) -> Result<BodyIntake<'_>, Rejection> {
         let limit = framework_limit.map_or(self.max_body_bytes, |l| l.min(self.max_body_bytes));
-        let declared = get(CONTENT_LENGTH)
+        let declared = get(names::CONTENT_LENGTH)
             .and_then(|v| core::str::from_utf8(v).ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|length| length > limit as u64) {
@@ -299,6 +299,3 @@ impl Receiver {
         }
     }
 }
-
-/// The lowercase `Content-Length` header name, as the header lookup is asked for it.
-const CONTENT_LENGTH: &str = "content-length";
