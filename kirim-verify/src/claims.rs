@@ -4,8 +4,9 @@
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::fmt;
-use core::future::Future;
+use core::future::{Future, poll_fn};
 use core::pin::Pin;
+use core::task::Poll;
 use core::time::Duration;
 
 use crate::dedup::{Dedup, StoreFailure};
@@ -258,12 +259,37 @@ impl Ticket {
             (self.event.take(), self.retention),
             (self.replay.take(), self.replay_retention),
         ];
-        for (claim, retention) in claims {
-            let Some((key, token)) = claim else { continue };
-            let result = if succeeded {
-                store.complete(&key, &token, retention).await
+        // Both calls go out at once: over a network store, one round trip for the two instead
+        // of one each.
+        let mut calls = claims.each_ref().map(|(claim, retention)| {
+            claim.as_ref().map(|(key, token)| {
+                if succeeded {
+                    store.complete(key, token, *retention)
+                } else {
+                    store.release(key, token)
+                }
+            })
+        });
+        let mut results = [None, None];
+        poll_fn(|cx| {
+            for (call, result) in calls.iter_mut().zip(&mut results) {
+                if let Some(future) = call
+                    && let Poll::Ready(answer) = future.as_mut().poll(cx)
+                {
+                    *result = Some(answer);
+                    *call = None;
+                }
+            }
+            if calls.iter().all(Option::is_none) {
+                Poll::Ready(())
             } else {
-                store.release(&key, &token).await
+                Poll::Pending
+            }
+        })
+        .await;
+        for ((claim, _), result) in claims.iter().zip(results) {
+            let (Some((key, _)), Some(result)) = (claim, result) else {
+                continue;
             };
             match result {
                 Ok(Settled::Applied) => {}

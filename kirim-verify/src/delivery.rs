@@ -133,11 +133,16 @@ impl Delivery {
         };
         let event = required(names::EVENT)?;
         let event_id = required(names::EVENT_ID)?;
-        let source = match get(names::SOURCE).and_then(token) {
-            Some(s) if s == "kirim" => Source::Kirim,
-            Some(s) if s == "meta" => Source::Meta,
-            Some(other) => Source::Other(other),
-            None => Source::Other(String::new()),
+        // The two known values are matched on the raw bytes first: no string for them.
+        let source = match get(names::SOURCE) {
+            Some(b"kirim") => Source::Kirim,
+            Some(b"meta") => Source::Meta,
+            other => match other.and_then(token) {
+                Some(s) if s == "kirim" => Source::Kirim,
+                Some(s) if s == "meta" => Source::Meta,
+                Some(other) => Source::Other(other),
+                None => Source::Other(String::new()),
+            },
         };
         let delivery_id = get(names::DELIVERY_ID).and_then(token);
         let attempt = get(names::ATTEMPT)
