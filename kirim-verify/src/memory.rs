@@ -1,11 +1,11 @@
-//! The in-memory dedup store: one process, bounded, exact.
+//! The in-memory dedup store: one process, bounded, exact up to a 128-bit keyed hash.
 
 use core::future::{Future, ready};
 use core::hash::BuildHasher;
 use core::time::Duration;
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::RandomState;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 use std::vec::Vec;
 
@@ -20,10 +20,12 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 /// A [`DedupStore`] in this process's memory: the default for a single instance, tests and the
 /// demo. Several instances behind a load balancer need a shared store (`kirim-dedup-redis`).
 ///
-/// Bounded: at most `max_entries` keys (default 100 000; about 240 bytes each for a 40-byte key,
-/// as measured, so about 24 MB when full). Expired keys are dropped as they come due. When the
-/// store is full, the *done* key completed longest ago is evicted: the oldest memory goes first, which can at worst let a very late retry through
-/// as a duplicate delivery. Not the key closest to expiry: the replay guard's keys are kept only
+/// Bounded: at most `max_entries` keys (default 100 000; about 110 bytes each, as measured,
+/// whatever the key's length: a key is remembered by two 64-bit SipHashes under a random key of
+/// this store's, never by its text, so two keys are taken for one with probability 2⁻¹²⁸, and a
+/// sender cannot choose ids that collide). Expired keys are dropped as they come due. When the
+/// store is full, the *done* key completed longest ago is evicted: the oldest memory goes
+/// first, which can at worst let a very late retry through as a duplicate delivery. Not the key closest to expiry: the replay guard's keys are kept only
 /// for the tolerance window, minutes against the events' days, so they would always go first,
 /// and a replay under a new event id would get through seconds after the original. A claim in
 /// progress is never evicted (that would let a second worker take an event whose handler is
@@ -59,8 +61,14 @@ pub struct MemoryStore {
     max_entries: usize,
 }
 
-/// One copy of each key, shared by the table and the index it is in.
-type Key = Arc<str>;
+/// A key's identity: two 64-bit SipHashes of its text under the store's random key, of two
+/// distinct inputs (a PRF's outputs on distinct inputs are independent). The first places it
+/// in the table; both together tell it from any other key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Id {
+    hash: u64,
+    check: u64,
+}
 
 /// When an entry expires: (deadline, sequence), the sequence making equal deadlines distinct.
 /// A done key's sequence is taken when it completes, so it also orders completions.
@@ -77,12 +85,11 @@ const MAX_RETENTION_QUEUES: usize = 8;
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Every live key, found by its hash. The hash is computed once per call and kept with the
-    /// entry, so that removing a key found through an index neither hashes it again nor reads
-    /// its bytes (the indexes hold the same `Arc`), and growing the table rehashes nothing.
+    /// Every live key, by its [`Id`], computed once per call and kept with the entry: a key
+    /// found through an index is removed without hashing anything, growing the table rehashes
+    /// nothing, and no key's text is allocated, kept or compared.
     entries: HashTable<Entry>,
-    /// Keyed SipHash, random per store, as `std`'s maps use: a sender cannot choose event ids
-    /// that collide in the table.
+    /// Keyed SipHash, random per store, as `std`'s maps use.
     hasher: RandomState,
     /// Claims in progress, by lease expiry, with their tokens. Only the claims in flight:
     /// small, where a token kept in every entry would double the table.
@@ -96,8 +103,7 @@ struct Inner {
 
 #[derive(Debug)]
 struct Entry {
-    hash: u64,
-    key: Key,
+    id: Id,
     /// The lease's deadline while in progress, the retention's once done.
     deadline: Deadline,
     done: bool,
@@ -111,8 +117,7 @@ impl Entry {
 
 #[derive(Debug)]
 struct Lease {
-    hash: u64,
-    key: Key,
+    id: Id,
     token: ClaimToken,
 }
 
@@ -127,8 +132,7 @@ struct DoneQueue {
 #[derive(Debug)]
 struct Queued {
     deadline: Deadline,
-    hash: u64,
-    key: Key,
+    id: Id,
 }
 
 impl MemoryStore {
@@ -181,8 +185,8 @@ impl MemoryStore {
         // Read under the lock, so that the deadlines of one retention are in completion order.
         let now = Instant::now();
         inner.expire(now);
-        let hash = inner.hasher.hash_one(key.as_str());
-        if let Ok(found) = inner.entries.find_entry(hash, is(hash, key)) {
+        let id = inner.id(key);
+        if let Ok(found) = inner.entries.find_entry(id.hash, is(id)) {
             let entry = found.get();
             if entry.is_live(now) {
                 return Ok(if entry.done {
@@ -203,22 +207,17 @@ impl MemoryStore {
             }
         }
         let deadline = inner.next_deadline(after(now, lease));
-        let shared: Key = Arc::from(key.as_str());
-        inner.leases.insert(
-            deadline,
-            Lease {
-                hash,
-                key: Arc::clone(&shared),
-                token: token.clone(),
-            },
-        );
+        let lease = Lease {
+            id,
+            token: token.clone(),
+        };
+        inner.leases.insert(deadline, lease);
         let entry = Entry {
-            hash,
-            key: shared,
+            id,
             deadline,
             done: false,
         };
-        inner.entries.insert_unique(hash, entry, |e| e.hash);
+        inner.entries.insert_unique(id.hash, entry, |e| e.id.hash);
         Ok(Claim::Acquired)
     }
 
@@ -226,7 +225,7 @@ impl MemoryStore {
         let mut inner = self.lock();
         let now = Instant::now();
         inner.expire(now);
-        let hash = inner.hasher.hash_one(key.as_str());
+        let id = inner.id(key);
         let Inner {
             entries,
             leases,
@@ -234,7 +233,7 @@ impl MemoryStore {
             sequence,
             ..
         } = &mut *inner;
-        let Ok(mut found) = entries.find_entry(hash, is(hash, key)) else {
+        let Ok(mut found) = entries.find_entry(id.hash, is(id)) else {
             return Settled::Stale;
         };
         // In progress means live: an expired lease was dropped by `expire` above.
@@ -251,12 +250,9 @@ impl MemoryStore {
                 let entry = found.get_mut();
                 entry.done = true;
                 entry.deadline = deadline;
-                let queued = Queued {
-                    deadline,
-                    hash,
-                    key: Arc::clone(&entry.key),
-                };
-                queue_for(done, retention).keys.push_back(queued);
+                queue_for(done, retention)
+                    .keys
+                    .push_back(Queued { deadline, id });
             }
             None => {
                 found.remove();
@@ -272,10 +268,9 @@ impl Default for MemoryStore {
     }
 }
 
-/// Matches the entry of `key`; the hash is compared first, so another key never has its bytes
-/// read.
-fn is<'k>(hash: u64, key: &'k DedupKey) -> impl Fn(&Entry) -> bool + 'k {
-    move |entry| entry.hash == hash && *entry.key == *key.as_str()
+/// Matches the entry of the key whose identity is `id`.
+fn is(id: Id) -> impl Fn(&Entry) -> bool {
+    move |entry| entry.id == id
 }
 
 /// `now + duration`, with a duration too long for an [`Instant`] taken as [`FOREVER`].
@@ -300,6 +295,13 @@ fn queue_for(done: &mut Vec<DoneQueue>, retention: Duration) -> &mut DoneQueue {
 }
 
 impl Inner {
+    fn id(&self, key: &DedupKey) -> Id {
+        Id {
+            hash: self.hasher.hash_one((0_u8, key.as_str())),
+            check: self.hasher.hash_one((1_u8, key.as_str())),
+        }
+    }
+
     fn next_deadline(&mut self, at: Instant) -> Deadline {
         self.sequence += 1;
         (at, self.sequence)
@@ -311,10 +313,7 @@ impl Inner {
                 break;
             }
             let lease = first.remove();
-            if let Ok(found) = self
-                .entries
-                .find_entry(lease.hash, |e| Arc::ptr_eq(&e.key, &lease.key))
-            {
+            if let Ok(found) = self.entries.find_entry(lease.id.hash, is(lease.id)) {
                 found.remove();
             }
         }
@@ -346,11 +345,10 @@ impl Inner {
     }
 }
 
-/// Removes the entry `queued` was queued for, if it is still that done entry; whether it was.
-/// The same `Arc` means the same entry (a key claimed again has a new one, and the old one is
-/// alive in the queue, so their addresses differ).
+/// Removes the entry `queued` was queued for, if it is still that done entry (a key claimed
+/// again since has another deadline); whether it was.
 fn forget(entries: &mut HashTable<Entry>, queued: &Queued) -> bool {
-    let Ok(found) = entries.find_entry(queued.hash, |e| Arc::ptr_eq(&e.key, &queued.key)) else {
+    let Ok(found) = entries.find_entry(queued.id.hash, is(queued.id)) else {
         return false;
     };
     let current = found.get().done && found.get().deadline == queued.deadline;
