@@ -5,12 +5,12 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::fmt;
 use core::future::{Future, poll_fn};
-use core::pin::Pin;
+use core::pin::{Pin, pin};
 use core::task::Poll;
 use core::time::Duration;
 
 use crate::dedup::{Dedup, StoreFailure};
-use crate::dedup_store::{Claim, ClaimToken, ErasedStore, Settled, StoreError};
+use crate::dedup_store::{Claim, ClaimToken, Settled, SharedStore, StoreError};
 use crate::key::DedupKey;
 use crate::rejection::{Rejection, SourceChain};
 use crate::webhook::Webhook;
@@ -52,7 +52,7 @@ pub(crate) async fn admit(
         webhook,
     });
     let mut ticket = Ticket {
-        store: Some(Arc::clone(&dedup.store)),
+        store: Some(dedup.store.clone()),
         event: None,
         replay: None,
         retention: dedup.retention,
@@ -165,7 +165,7 @@ async fn claim_into(
 /// release fails, they expire after the lease. Nothing is marked done either way.
 #[must_use = "settle the ticket with the handler's outcome"]
 pub(crate) struct Ticket {
-    store: Option<Arc<dyn ErasedStore>>,
+    store: Option<SharedStore>,
     event: Option<(DedupKey, ClaimToken)>,
     replay: Option<(DedupKey, ClaimToken)>,
     retention: Duration,
@@ -199,7 +199,7 @@ impl Drop for Ticket {
         };
         (spawner.0)(Box::pin(async move {
             for (key, token) in claims.into_iter().flatten() {
-                match store.release(&key, &token).await {
+                match store.settle(&key, &token, None).await {
                     Ok(_) => tracing::debug!(
                         key = %key,
                         "request dropped mid-handler; its dedup claim was released for the retry"
@@ -261,26 +261,27 @@ impl Ticket {
         ];
         // Both calls go out at once: over a network store, one round trip for the two instead
         // of one each.
-        let mut calls = claims.each_ref().map(|(claim, retention)| {
-            claim.as_ref().map(|(key, token)| {
-                if succeeded {
-                    store.complete(key, token, *retention)
-                } else {
-                    store.release(key, token)
-                }
-            })
+        let [event, replay] = claims.each_ref().map(|(claim, retention)| {
+            claim
+                .as_ref()
+                .map(|(key, token)| store.settle(key, token, succeeded.then_some(*retention)))
         });
+        let (mut event, mut replay) = (pin!(event), pin!(replay));
         let mut results = [None, None];
         poll_fn(|cx| {
-            for (call, result) in calls.iter_mut().zip(&mut results) {
-                if let Some(future) = call
-                    && let Poll::Ready(answer) = future.as_mut().poll(cx)
+            for (call, result) in [event.as_mut(), replay.as_mut()]
+                .into_iter()
+                .zip(&mut results)
+            {
+                let mut call = call;
+                if let Some(future) = call.as_mut().as_pin_mut()
+                    && let Poll::Ready(answer) = future.poll(cx)
                 {
                     *result = Some(answer);
-                    *call = None;
+                    call.set(None);
                 }
             }
-            if calls.iter().all(Option::is_none) {
+            if event.is_none() && replay.is_none() {
                 Poll::Ready(())
             } else {
                 Poll::Pending

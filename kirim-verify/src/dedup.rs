@@ -5,7 +5,7 @@ use alloc::sync::Arc;
 use core::fmt;
 use core::time::Duration;
 
-use crate::dedup_store::{DedupStore, ErasedStore};
+use crate::dedup_store::{DedupStore, SharedStore};
 use crate::key::{DefaultKeyStrategy, KeyStrategy};
 
 /// Default lease of a claim: how long a worker may hold an event before another may take it.
@@ -46,7 +46,7 @@ pub enum StoreFailure {
 /// ```
 #[derive(Clone)]
 pub struct Dedup {
-    pub(crate) store: Arc<dyn ErasedStore>,
+    pub(crate) store: SharedStore,
     pub(crate) keys: Arc<dyn KeyStrategy>,
     pub(crate) prefix: String,
     pub(crate) lease: Duration,
@@ -59,7 +59,7 @@ impl Dedup {
     /// Dedup on `store`, with the spec's defaults.
     pub fn new(store: impl DedupStore) -> Self {
         Self {
-            store: Arc::new(store),
+            store: SharedStore::new(store),
             keys: Arc::new(DefaultKeyStrategy),
             prefix: String::from(DEFAULT_KEY_PREFIX),
             lease: DEFAULT_LEASE,

@@ -243,8 +243,73 @@ impl<S: DedupStore> DedupStore for alloc::sync::Arc<S> {
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The store as a receiver holds it. The in-memory store is called directly: its answers are
+/// immediate, and boxing each call's future (four per delivery) was a measurable share of what
+/// the verified route adds over a bare handler. Any other store goes through [`ErasedStore`].
+#[derive(Clone)]
+pub(crate) enum SharedStore {
+    #[cfg(feature = "std")]
+    Memory(alloc::sync::Arc<crate::memory::MemoryStore>),
+    Erased(alloc::sync::Arc<dyn ErasedStore>),
+}
+
+impl SharedStore {
+    /// Holds `store`, recognising the in-memory store, given as is or in an `Arc`.
+    pub(crate) fn new<S: DedupStore>(store: S) -> Self {
+        let erased: alloc::sync::Arc<dyn ErasedStore> = alloc::sync::Arc::new(store);
+        #[cfg(feature = "std")]
+        {
+            use crate::memory::MemoryStore;
+            use alloc::sync::Arc;
+            let any: Arc<dyn core::any::Any + Send + Sync> = erased.clone();
+            match any.downcast::<MemoryStore>() {
+                Ok(memory) => return Self::Memory(memory),
+                Err(any) => {
+                    if let Ok(shared) = any.downcast::<Arc<MemoryStore>>() {
+                        return Self::Memory(Arc::clone(&shared));
+                    }
+                }
+            }
+        }
+        Self::Erased(erased)
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        key: &DedupKey,
+        token: &ClaimToken,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        match self {
+            #[cfg(feature = "std")]
+            Self::Memory(store) => DedupStore::claim(&**store, key, token, lease).await,
+            Self::Erased(store) => store.claim(key, token, lease).await,
+        }
+    }
+
+    /// Completes the claim for `retain`, or releases it when `None`.
+    pub(crate) async fn settle(
+        &self,
+        key: &DedupKey,
+        token: &ClaimToken,
+        retain: Option<Duration>,
+    ) -> Result<Settled, StoreError> {
+        match (self, retain) {
+            #[cfg(feature = "std")]
+            (Self::Memory(store), Some(retention)) => {
+                DedupStore::complete(&**store, key, token, retention).await
+            }
+            #[cfg(feature = "std")]
+            (Self::Memory(store), None) => DedupStore::release(&**store, key, token).await,
+            (Self::Erased(store), Some(retention)) => store.complete(key, token, retention).await,
+            (Self::Erased(store), None) => store.release(key, token).await,
+        }
+    }
+}
+
 /// [`DedupStore`] made object-safe, so a receiver's configuration is not generic over its store.
-pub(crate) trait ErasedStore: Send + Sync + 'static {
+/// `Any`, so that [`SharedStore::new`] can recognise the in-memory store.
+pub(crate) trait ErasedStore: core::any::Any + Send + Sync + 'static {
     fn claim<'a>(
         &'a self,
         key: &'a DedupKey,
@@ -316,5 +381,18 @@ mod tests {
         let count = |t: &ClaimToken| u64::from_str_radix(&t.as_str()[32..], 16).unwrap();
         assert!(count(&b) > count(&a));
         assert_eq!(alloc::format!("{a:?}"), "ClaimToken(…)");
+    }
+
+    #[test]
+    fn the_memory_store_is_called_directly_however_it_is_given() {
+        use crate::memory::MemoryStore;
+        use alloc::sync::Arc;
+        let direct = SharedStore::new(MemoryStore::new());
+        let shared = SharedStore::new(Arc::new(MemoryStore::new()));
+        assert!(matches!(direct, SharedStore::Memory(_)));
+        assert!(matches!(shared, SharedStore::Memory(_)));
+        // Any other store, an `Arc` of an `Arc` included, goes through the erased trait.
+        let nested = SharedStore::new(Arc::new(Arc::new(MemoryStore::new())));
+        assert!(matches!(nested, SharedStore::Erased(_)));
     }
 }
