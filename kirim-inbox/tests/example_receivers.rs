@@ -214,6 +214,12 @@ async fn actix_receiver_on_sqlite_survives_sigkill() {
     survives_sigkill(actix_receiver(), &file.url()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_receiver_on_postgres_survives_sigkill() {
+    let server = PostgresServer::start();
+    survives_sigkill(actix_receiver(), &server.create_database()).await;
+}
+
 /// 32 concurrent copies of one delivery, half to each of two receivers sharing PostgreSQL:
 /// one row, one `ok` (31 `duplicate`), one processing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
