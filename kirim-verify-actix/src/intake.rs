@@ -3,37 +3,16 @@
 
 use actix_web::HttpRequest;
 use actix_web::dev::Payload;
-use actix_web::http::header::{self, HeaderMap, HeaderName};
+use actix_web::http::header::{HeaderMap, HeaderName};
 use futures_util::StreamExt;
-use kirim_verify::flow::names;
 use kirim_verify::{Receiver, Rejection, Webhook};
 
 use crate::rejection::KirimRejection;
 
 /// The one bridge from actix's `http` 0.2 headers to the core: the raw value of a lowercase
-/// header name. The flow asks for the core's [`names`] only; each is looked up by a prebuilt
-/// `HeaderName` (the core's `header_lookup` does the same for `http` 1.x), so no name is
-/// parsed again on every request as a lookup by `&str` does.
+/// header name, the names the flow asks for looked up by prebuilt `HeaderName`s.
 pub(crate) fn lookup<'h>(headers: &'h HeaderMap) -> impl Fn(&'static str) -> Option<&'h [u8]> + 'h {
-    static KNOWN: [(&str, HeaderName); 7] = [
-        (names::SIGNATURE, HeaderName::from_static(names::SIGNATURE)),
-        (names::EVENT, HeaderName::from_static(names::EVENT)),
-        (names::EVENT_ID, HeaderName::from_static(names::EVENT_ID)),
-        (names::SOURCE, HeaderName::from_static(names::SOURCE)),
-        (
-            names::DELIVERY_ID,
-            HeaderName::from_static(names::DELIVERY_ID),
-        ),
-        (names::ATTEMPT, HeaderName::from_static(names::ATTEMPT)),
-        (names::CONTENT_LENGTH, header::CONTENT_LENGTH),
-    ];
-    move |name| {
-        let value = match KNOWN.iter().find(|(known, _)| *known == name) {
-            Some((_, header)) => headers.get(header),
-            None => headers.get(name),
-        };
-        value.map(|value| value.as_bytes())
-    }
+    kirim_verify::flow::lookup_by_header_name!(headers, HeaderName)
 }
 
 /// Reads and verifies one request, logging a refusal where it is made. The intake is the one

@@ -23,34 +23,48 @@ pub mod names {
     pub const CONTENT_LENGTH: &str = "content-length";
 }
 
-/// The header lookup [`Receiver::begin`](crate::Receiver::begin) and
-/// [`Delivery::from_lookup`] want, over an [`http::HeaderMap`] (`http` 1.x). The flow asks for
-/// the names in [`names`] only; each is looked up by a prebuilt [`http::HeaderName`], so no
-/// name is parsed again on every request as a lookup by `&str` does.
+/// A header lookup, as [`Receiver::begin`](crate::Receiver::begin) and
+/// [`Delivery::from_lookup`] want it, over the `HeaderMap` of any `http` version:
+/// `lookup_by_header_name!(headers, HeaderName)`, with `headers` a reference to the map and
+/// `HeaderName` that version's type. The flow asks for the names in [`names`] only; each is
+/// looked up by a `HeaderName` built once, at compile time, so no name is parsed again on every
+/// request as a lookup by `&str` does (any other name falls back to that). [`header_lookup`] is
+/// this for `http` 1.x; the actix adapter uses it for `http` 0.2.
+#[macro_export]
+macro_rules! lookup_by_header_name {
+    ($headers:expr, $name:ty) => {{
+        static KNOWN: [(&str, $name); 7] = {
+            use $crate::flow::names::{
+                ATTEMPT, CONTENT_LENGTH, DELIVERY_ID, EVENT, EVENT_ID, SIGNATURE, SOURCE,
+            };
+            [
+                (SIGNATURE, <$name>::from_static(SIGNATURE)),
+                (EVENT, <$name>::from_static(EVENT)),
+                (EVENT_ID, <$name>::from_static(EVENT_ID)),
+                (SOURCE, <$name>::from_static(SOURCE)),
+                (DELIVERY_ID, <$name>::from_static(DELIVERY_ID)),
+                (ATTEMPT, <$name>::from_static(ATTEMPT)),
+                (CONTENT_LENGTH, <$name>::from_static(CONTENT_LENGTH)),
+            ]
+        };
+        let headers = $headers;
+        move |name: &'static str| {
+            let value = match KNOWN.iter().find(|(known, _)| *known == name) {
+                Some((_, header)) => headers.get(header),
+                None => headers.get(name),
+            };
+            value.map(|value| value.as_bytes())
+        }
+    }};
+}
+
+/// The header lookup the flow wants over an [`http::HeaderMap`] (`http` 1.x), by prebuilt
+/// header names (see [`lookup_by_header_name!`](crate::lookup_by_header_name)).
 #[cfg(feature = "http")]
 pub fn header_lookup<'h>(
     headers: &'h http::HeaderMap,
 ) -> impl Fn(&'static str) -> Option<&'h [u8]> + 'h {
-    use http::HeaderName;
-    static KNOWN: [(&str, HeaderName); 7] = [
-        (names::SIGNATURE, HeaderName::from_static(names::SIGNATURE)),
-        (names::EVENT, HeaderName::from_static(names::EVENT)),
-        (names::EVENT_ID, HeaderName::from_static(names::EVENT_ID)),
-        (names::SOURCE, HeaderName::from_static(names::SOURCE)),
-        (
-            names::DELIVERY_ID,
-            HeaderName::from_static(names::DELIVERY_ID),
-        ),
-        (names::ATTEMPT, HeaderName::from_static(names::ATTEMPT)),
-        (names::CONTENT_LENGTH, http::header::CONTENT_LENGTH),
-    ];
-    move |name| {
-        let value = match KNOWN.iter().find(|(known, _)| *known == name) {
-            Some((_, header)) => headers.get(header),
-            None => headers.get(name),
-        };
-        value.map(http::HeaderValue::as_bytes)
-    }
+    crate::lookup_by_header_name!(headers, http::HeaderName)
 }
 
 /// The longest event type, event id, source or delivery id accepted, in bytes.

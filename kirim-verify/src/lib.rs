@@ -81,6 +81,7 @@ pub mod flow {
     pub use crate::delivery::header_lookup;
     pub use crate::delivery::{MAX_META_BYTES, names};
     pub use crate::intake::BodyIntake;
+    pub use crate::lookup_by_header_name;
     #[cfg(feature = "std")]
     pub use crate::outcome::Outcome;
     pub use crate::rejection::bodies;

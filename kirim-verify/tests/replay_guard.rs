@@ -4,9 +4,11 @@
 //! because each event id is bound to the signed body.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bytes::Bytes;
-use kirim_verify::flow::{Outcome, names};
-use kirim_verify::{MemoryStore, Receiver, Secret, Signer, Webhook};
+#[path = "support/signed.rs"]
+mod signed;
+
+use kirim_verify::flow::Outcome;
+use kirim_verify::{MemoryStore, Receiver, Webhook};
 
 const SECRET: &str = "whsec_replay_guard_tests";
 const NOW: u64 = 1_716_480_000;
@@ -18,29 +20,7 @@ fn receiver() -> Receiver {
 }
 
 fn verify(receiver: &Receiver, event: &str, event_id: &str, body: &[u8]) -> Webhook {
-    let signature = Signer::new([Secret::new(SECRET).unwrap()])
-        .unwrap()
-        .sign(NOW, body);
-    let source = if event.starts_with("message.") {
-        "meta"
-    } else {
-        "kirim"
-    };
-    let headers = [
-        (names::SIGNATURE, signature.as_str()),
-        (names::EVENT, event),
-        (names::EVENT_ID, event_id),
-        (names::SOURCE, source),
-    ];
-    let get = |name: &'static str| {
-        headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_bytes())
-    };
-    let mut intake = receiver.begin(get, None, NOW).unwrap();
-    intake.push(Bytes::copy_from_slice(body)).unwrap();
-    intake.finish(NOW).unwrap()
+    signed::webhook(receiver, SECRET, NOW, (event, event_id), body)
 }
 
 /// Whether the handler ran for this delivery (it succeeds, so the event is then done).

@@ -8,10 +8,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use kirim_verify::flow::{Outcome, names};
+#[path = "support/signed.rs"]
+mod signed;
+
+use kirim_verify::flow::Outcome;
 use kirim_verify::store::{Claim, ClaimToken, DedupKey, DedupStore, Settled, StoreError};
-use kirim_verify::{MemoryStore, Receiver, Secret, Signer};
+use kirim_verify::{MemoryStore, Receiver};
 use tokio::sync::Barrier;
 
 const SECRET: &str = "whsec_settle_tests";
@@ -59,23 +61,13 @@ async fn both_claims_are_completed_by_concurrent_calls() {
         barrier: Arc::new(Barrier::new(2)),
     });
     let body = br#"{"id":"evt_settle_1","type":"contact.created"}"#;
-    let signature = Signer::new([Secret::new(SECRET).unwrap()])
-        .unwrap()
-        .sign(NOW, body);
-    let headers = [
-        (names::SIGNATURE, signature.as_str()),
-        (names::EVENT, "contact.created"),
-        (names::EVENT_ID, "evt_settle_1"),
-    ];
-    let get = |name: &'static str| {
-        headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_bytes())
-    };
-    let mut intake = receiver.begin(get, None, NOW).unwrap();
-    intake.push(Bytes::from_static(body)).unwrap();
-    let webhook = intake.finish(NOW).unwrap();
+    let webhook = signed::webhook(
+        &receiver,
+        SECRET,
+        NOW,
+        ("contact.created", "evt_settle_1"),
+        body,
+    );
     let processed = receiver.process(&webhook, || async { true }, |ok| *ok);
     let outcome = tokio::time::timeout(Duration::from_secs(5), processed)
         .await
