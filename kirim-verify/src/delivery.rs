@@ -147,16 +147,12 @@ impl Delivery {
         };
         let event = required(names::EVENT)?;
         let event_id = required(names::EVENT_ID)?;
-        // The two known values are matched on the raw bytes first: no string for them.
-        let source = match get(names::SOURCE) {
-            Some(b"kirim") => Source::Kirim,
-            Some(b"meta") => Source::Meta,
-            other => match other.and_then(token) {
-                Some(s) if s == "kirim" => Source::Kirim,
-                Some(s) if s == "meta" => Source::Meta,
-                Some(other) => Source::Other(other),
-                None => Source::Other(String::new()),
-            },
+        // Matched on the borrowed value: no string for the two known sources.
+        let source = match get(names::SOURCE).and_then(visible) {
+            Some("kirim") => Source::Kirim,
+            Some("meta") => Source::Meta,
+            Some(other) => Source::Other(String::from(other)),
+            None => Source::Other(String::new()),
         };
         let delivery_id = get(names::DELIVERY_ID).and_then(token);
         let attempt = get(names::ATTEMPT)
@@ -219,9 +215,14 @@ impl Delivery {
 
 /// A non-empty, bounded run of visible ASCII, blanks around it trimmed.
 fn token(value: &[u8]) -> Option<String> {
+    visible(value).map(String::from)
+}
+
+/// The value trimmed of blanks, when it is 1 to [`MAX_META_BYTES`] visible ASCII characters.
+fn visible(value: &[u8]) -> Option<&str> {
     let value = core::str::from_utf8(value).ok()?.trim_matches([' ', '\t']);
     let visible = value.bytes().all(|b| b.is_ascii_graphic());
-    (visible && !value.is_empty() && value.len() <= MAX_META_BYTES).then(|| String::from(value))
+    (visible && !value.is_empty() && value.len() <= MAX_META_BYTES).then_some(value)
 }
 
 #[cfg(test)]

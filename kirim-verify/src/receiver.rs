@@ -259,7 +259,11 @@ impl Receiver {
         match panic::run_caught(handler).await {
             Ok(output) => {
                 let success = succeeded(&output);
-                crate::metrics::handled(if success { "success" } else { "failure" });
+                crate::metrics::handled(if success {
+                    crate::metrics::Handled::Success
+                } else {
+                    crate::metrics::Handled::Failure
+                });
                 ticket.settle(success).await;
                 if !success {
                     tracing::debug!(
@@ -270,7 +274,7 @@ impl Receiver {
                 Outcome::Handled(output)
             }
             Err(payload) => {
-                crate::metrics::handled("panic");
+                crate::metrics::handled(crate::metrics::Handled::Panic);
                 ticket.settle(false).await;
                 tracing::error!(
                     event_id = meta.event_id(),
