@@ -269,22 +269,24 @@ impl Ticket {
         let (mut event, mut replay) = (pin!(event), pin!(replay));
         let mut results = [None, None];
         poll_fn(|cx| {
-            for (call, result) in [event.as_mut(), replay.as_mut()]
-                .into_iter()
-                .zip(&mut results)
-            {
-                let mut call = call;
-                if let Some(future) = call.as_mut().as_pin_mut()
-                    && let Poll::Ready(answer) = future.poll(cx)
-                {
-                    *result = Some(answer);
-                    call.set(None);
+            let mut pending = false;
+            let calls = [event.as_mut(), replay.as_mut()];
+            for (mut call, result) in calls.into_iter().zip(&mut results) {
+                let Some(future) = call.as_mut().as_pin_mut() else {
+                    continue;
+                };
+                match future.poll(cx) {
+                    Poll::Ready(answer) => {
+                        *result = Some(answer);
+                        call.set(None);
+                    }
+                    Poll::Pending => pending = true,
                 }
             }
-            if event.is_none() && replay.is_none() {
-                Poll::Ready(())
-            } else {
+            if pending {
                 Poll::Pending
+            } else {
+                Poll::Ready(())
             }
         })
         .await;

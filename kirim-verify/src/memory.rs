@@ -206,7 +206,7 @@ impl MemoryStore {
                 return Err(StoreError::Full);
             }
         }
-        let deadline = inner.next_deadline(after(now, lease));
+        let deadline = next_deadline(&mut inner.sequence, after(now, lease));
         let lease = Lease {
             id,
             token: token.clone(),
@@ -245,8 +245,7 @@ impl MemoryStore {
         leases.remove(&lease);
         match retain {
             Some(retention) => {
-                *sequence += 1;
-                let deadline = (after(now, retention), *sequence);
+                let deadline = next_deadline(sequence, after(now, retention));
                 let entry = found.get_mut();
                 entry.done = true;
                 entry.deadline = deadline;
@@ -271,6 +270,12 @@ impl Default for MemoryStore {
 /// Matches the entry of the key whose identity is `id`.
 fn is(id: Id) -> impl Fn(&Entry) -> bool {
     move |entry| entry.id == id
+}
+
+/// A deadline at `at`, made distinct by the store's next sequence number.
+fn next_deadline(sequence: &mut u64, at: Instant) -> Deadline {
+    *sequence += 1;
+    (at, *sequence)
 }
 
 /// `now + duration`, with a duration too long for an [`Instant`] taken as [`FOREVER`].
@@ -300,11 +305,6 @@ impl Inner {
             hash: self.hasher.hash_one((0_u8, key.as_str())),
             check: self.hasher.hash_one((1_u8, key.as_str())),
         }
-    }
-
-    fn next_deadline(&mut self, at: Instant) -> Deadline {
-        self.sequence += 1;
-        (at, self.sequence)
     }
 
     fn expire(&mut self, now: Instant) {
