@@ -42,13 +42,16 @@ impl Backend {
         dispatch!(self, db => db.accept(row).await)
     }
 
+    /// Marks `done` rows done, then takes up to `limit` rows under `token`, in one
+    /// transaction; returns the rows taken and how many of `done` were still held.
     pub(crate) async fn claim(
         &self,
         limit: usize,
         lease_ms: i64,
         token: String,
-    ) -> Result<Vec<Event>, InboxError> {
-        dispatch!(self, db => db.claim(limit, lease_ms, token).await)
+        done: Vec<(i64, String)>,
+    ) -> Result<(Vec<Event>, u64), InboxError> {
+        dispatch!(self, db => db.claim(limit, lease_ms, token, done).await)
     }
 
     pub(crate) async fn done_many(&self, rows: Vec<(i64, String)>) -> Result<u64, InboxError> {

@@ -302,25 +302,33 @@ impl Sqlite {
         limit: usize,
         lease_ms: i64,
         token: String,
-    ) -> Result<Vec<Event>, InboxError> {
+        done: Vec<(i64, String)>,
+    ) -> Result<(Vec<Event>, u64), InboxError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.run(move |conn| {
-            let mut statement = conn.prepare_cached(CLAIM)?;
-            let rows = statement.query_map(params![limit, lease_ms, token], |row| {
-                Ok(Event {
-                    id: row.get(0)?,
-                    event: row.get(1)?,
-                    event_id: row.get(2)?,
-                    source: row.get(3)?,
-                    delivery_id: row.get(4)?,
-                    attempt: row.get(5)?,
-                    signed_at: row.get(6)?,
-                    received_at_ms: row.get(7)?,
-                    body: row.get::<_, Option<Vec<u8>>>(8)?.unwrap_or_default().into(),
-                    tries: row.get(9)?,
-                })
-            })?;
-            rows.collect()
+            // One commit for the done marks and the claim: one sync of the log, not two.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let applied = mark_done(&tx, &done)?;
+            let events = {
+                let mut statement = tx.prepare_cached(CLAIM)?;
+                let rows = statement.query_map(params![limit, lease_ms, token], |row| {
+                    Ok(Event {
+                        id: row.get(0)?,
+                        event: row.get(1)?,
+                        event_id: row.get(2)?,
+                        source: row.get(3)?,
+                        delivery_id: row.get(4)?,
+                        attempt: row.get(5)?,
+                        signed_at: row.get(6)?,
+                        received_at_ms: row.get(7)?,
+                        body: row.get::<_, Option<Vec<u8>>>(8)?.unwrap_or_default().into(),
+                        tries: row.get(9)?,
+                    })
+                })?;
+                rows.collect::<rusqlite::Result<Vec<Event>>>()?
+            };
+            tx.commit()?;
+            Ok((events, applied))
         })
         .await
     }
@@ -332,13 +340,7 @@ impl Sqlite {
     ) -> Result<u64, InboxError> {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut applied = 0;
-            {
-                let mut statement = tx.prepare_cached(DONE)?;
-                for (id, token) in &rows {
-                    applied += u64::try_from(statement.execute(params![id, token])?).unwrap_or(0);
-                }
-            }
+            let applied = mark_done(&tx, &rows)?;
             tx.commit()?;
             Ok(applied)
         })
@@ -529,4 +531,14 @@ impl Sqlite {
         })
         .await
     }
+}
+
+/// Marks each row done that is still held under its token; returns how many were.
+fn mark_done(tx: &rusqlite::Transaction<'_>, rows: &[(i64, String)]) -> rusqlite::Result<u64> {
+    let mut statement = tx.prepare_cached(DONE)?;
+    let mut applied = 0;
+    for (id, token) in rows {
+        applied += u64::try_from(statement.execute(params![id, token])?).unwrap_or(0);
+    }
+    Ok(applied)
 }

@@ -89,22 +89,13 @@ where
 /// lost makes its row run again after its lease (at least once, never lost). Returns how many
 /// were marked and how many had lost their lease.
 async fn mark_done(backend: Backend, rows: Vec<(i64, String)>) -> (u64, u64) {
-    let count = u64::try_from(rows.len()).unwrap_or(u64::MAX);
-    if count == 0 {
+    if rows.is_empty() {
         return (0, 0);
     }
     let mut delay = Duration::from_millis(50);
     for _ in 0..5 {
         match timed(WORKER_DB_TIMEOUT, backend.done_many(rows.clone())).await {
-            Ok(applied) => {
-                if applied < count {
-                    tracing::warn!(
-                        rows = count - applied,
-                        "inbox rows' lease ran out before their handler finished; raise the lease"
-                    );
-                }
-                return (applied, count - applied);
-            }
+            Ok(applied) => return marked(rows.len(), applied),
             Err(error) => {
                 log_db_error(&error, "cannot mark inbox rows done; retrying");
                 tokio::time::sleep(delay).await;
@@ -113,10 +104,23 @@ async fn mark_done(backend: Backend, rows: Vec<(i64, String)>) -> (u64, u64) {
         }
     }
     tracing::error!(
-        rows = count,
+        rows = rows.len(),
         "cannot mark inbox rows done; they will run again after their lease"
     );
-    (0, count)
+    (0, u64::try_from(rows.len()).unwrap_or(u64::MAX))
+}
+
+/// `applied` of `count` done marks landed: how many were marked and how many had lost their
+/// lease, which is warned about.
+fn marked(count: usize, applied: u64) -> (u64, u64) {
+    let count = u64::try_from(count).unwrap_or(u64::MAX);
+    if applied < count {
+        tracing::warn!(
+            rows = count - applied,
+            "inbox rows' lease ran out before their handler finished; raise the lease"
+        );
+    }
+    (applied, count.saturating_sub(applied))
 }
 
 impl WorkerReport {
@@ -314,13 +318,17 @@ impl Worker {
                 claims += 1;
                 // A token per claim: a late settle of an earlier lease never matches.
                 let token = format!("{worker_id}.{claims}");
-                match timed(
+                // The done marks of the handlers that finished ride on the claim: one round
+                // trip and one commit for both.
+                let finished = std::mem::take(&mut succeeded);
+                let got = timed(
                     WORKER_DB_TIMEOUT,
-                    backend.claim(limit, lease_ms, token.clone()),
+                    backend.claim(limit, lease_ms, token.clone(), finished.clone()),
                 )
-                .await
-                {
-                    Ok(events) => {
+                .await;
+                match got {
+                    Ok((events, applied)) => {
+                        report.marked(marked(finished.len(), applied));
                         more = events.len() == limit;
                         for event in events {
                             let id = event.id;
@@ -334,7 +342,14 @@ impl Worker {
                             held.insert(task.id(), (id, token.clone()));
                         }
                     }
-                    Err(error) => log_db_error(&error, "cannot take inbox rows; will poll again"),
+                    Err(error) => {
+                        log_db_error(&error, "cannot take inbox rows; will poll again");
+                        // The marks may have landed with a claim that timed out: marked again,
+                        // a mark that finds its row done counts as a lost lease, nothing worse.
+                        if !finished.is_empty() {
+                            marks.spawn(mark_done(backend.clone(), finished));
+                        }
+                    }
                 }
             }
             if Instant::now() >= next_purge {
@@ -352,6 +367,10 @@ impl Worker {
                 _ = stop.changed() => {}
                 Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
                     finish(joined, &mut held, &mut succeeded, &mut report);
+                    // Handlers of the same batch often finish together: one yield lets those
+                    // already woken end, so the next claim fills their slots too instead of
+                    // taking a row or two.
+                    tokio::task::yield_now().await;
                     // Whatever else finished meanwhile is marked done in the same call.
                     while let Some(joined) = running.try_join_next_with_id() {
                         finish(joined, &mut held, &mut succeeded, &mut report);
@@ -362,11 +381,6 @@ impl Worker {
                 }
                 () = wake.notified(), if running.len() < self.concurrency => {}
                 () = tokio::time::sleep(self.poll_interval) => {}
-            }
-            // In the background: the next claim need not wait for this round trip (the rows
-            // stay held under their lease until it lands).
-            if !succeeded.is_empty() {
-                marks.spawn(mark_done(backend.clone(), std::mem::take(&mut succeeded)));
             }
         }
 

@@ -20,6 +20,8 @@ on_both_backends!(
     failing_always_is_dead_with_its_error_then_requeued,
     a_panicking_handler_is_retried,
     a_dead_worker_s_row_comes_back_after_its_lease,
+    a_handler_outliving_its_lease_does_not_mark_the_row_retaken,
+    a_late_done_mark_on_a_row_nobody_retook_is_applied_once,
     shutdown_hands_back_what_did_not_finish,
     done_rows_are_purged_after_the_retention,
     counts_show_the_queue,
@@ -284,6 +286,77 @@ async fn a_dead_worker_s_row_comes_back_after_its_lease(db: Db) {
     );
     wait_for(&inbox, "done by the second worker", |c| c.done == 1).await;
     worker.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A handler that outlives its lease: the row is taken again (here by the same worker, under a
+/// new token) and done by that run; the late run's done mark, sent with a later claim, finds
+/// the row done by another token and is counted as a lost lease, not applied.
+async fn a_handler_outliving_its_lease_does_not_mark_the_row_retaken(db: Db) {
+    let lease = Duration::from_millis(300);
+    let inbox = Inbox::open(&db.url).await.unwrap();
+    inbox
+        .accept(&webhook("evt_01HXYZOUTLIVE0000000000001"))
+        .await
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let worker = quick(inbox.worker())
+        .with_lease(lease)
+        .with_concurrency(2)
+        .start(move |event: Event| {
+            let tx = tx.clone();
+            async move {
+                if event.tries() == 1 {
+                    tokio::time::sleep(lease * 3).await;
+                }
+                let _ = tx.send(event.tries());
+                Ok::<_, String>(())
+            }
+        });
+    let first = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await;
+    let second = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await;
+    assert_eq!(
+        (first.unwrap(), second.unwrap()),
+        (Some(2), Some(1)),
+        "the retaken run ends first"
+    );
+    // The late run's mark rides on the worker's next claim: wait for that claim to land.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let report = worker.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((report.done, report.lost_leases), (1, 1), "{report:?}");
+    let counts = inbox.counts().await.unwrap();
+    assert_eq!((counts.pending, counts.running, counts.done), (0, 0, 1));
+}
+
+/// A handler that outlives its lease while nothing takes the row again (one handler slot, so
+/// its worker claims nothing meanwhile): the done mark, sent with the next claim, still holds
+/// the row and is applied; that claim does not take the same row again.
+async fn a_late_done_mark_on_a_row_nobody_retook_is_applied_once(db: Db) {
+    let lease = Duration::from_millis(300);
+    let inbox = Inbox::open(&db.url).await.unwrap();
+    inbox
+        .accept(&webhook("evt_01HXYZLATEMARK000000000001"))
+        .await
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let worker = quick(inbox.worker())
+        .with_lease(lease)
+        .with_concurrency(1)
+        .start(move |event: Event| {
+            let tx = tx.clone();
+            async move {
+                tokio::time::sleep(lease * 3).await;
+                let _ = tx.send(event.tries());
+                Ok::<_, String>(())
+            }
+        });
+    let first = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await;
+    assert_eq!(first.unwrap(), Some(1));
+    wait_for(&inbox, "done", |c| c.done == 1).await;
+    // Long enough for a second run to have started and ended, had the claim taken the row.
+    tokio::time::sleep(lease * 4).await;
+    let report = worker.shutdown(Duration::from_secs(5)).await;
+    assert!(rx.try_recv().is_err(), "the row ran again");
+    assert_eq!((report.done, report.lost_leases), (1, 0), "{report:?}");
 }
 
 async fn shutdown_hands_back_what_did_not_finish(db: Db) {
