@@ -11,8 +11,9 @@
 //!   from Tokio's blocking threads, as the inbox's; PostgreSQL: `deadpool-postgres`, 16
 //!   connections, fast recycling, a cached prepared statement, `synchronous_commit = on`).
 //! - `inbox/<sqlite|postgres>/drain`: rows stored beforehand, then a worker with a no-op
-//!   handler until every row is done: 8 handlers (the default) and batches of 16;
-//!   `drain-32`: 32 handlers, batches of 64.
+//!   handler until every row is done: 8 handlers and 8 rows taken ahead (the defaults), claims
+//!   of up to 16; `drain-no-prefetch`: the same without rows taken ahead; `drain-32`: 32
+//!   handlers, 32 ahead, claims of up to 64.
 //! - `inbox/http/<sqlite-inbox|memory>`: `POST /webhooks/kirim` on an axum server on 127.0.0.1
 //!   behind `KirimLayer`: persisting with `Inbox::accept` (a receiver without dedup, the worker
 //!   running in the same process, as the example receiver with `DATABASE_URL`), against
@@ -318,10 +319,14 @@ fn inbox(c: &mut Criterion) {
                 }))
             });
         });
-        for (label, concurrency) in [("drain", 8), ("drain-32", 32)] {
+        for (label, concurrency, prefetch) in [
+            ("drain", 8, None),
+            ("drain-no-prefetch", 8, Some(0)),
+            ("drain-32", 32, None),
+        ] {
             group.bench_function(format!("{name}/{label}"), |b| {
                 b.iter_custom(|iters| {
-                    runtime.block_on(drain(&inbox, &receiver, iters, concurrency))
+                    runtime.block_on(drain(&inbox, &receiver, iters, concurrency, prefetch))
                 });
             });
         }
@@ -354,8 +359,15 @@ fn inbox(c: &mut Criterion) {
 }
 
 /// Stores `iters` rows, then times a worker with a no-op handler (`concurrency` handlers,
-/// batches of twice that) until every row is done.
-async fn drain(inbox: &Inbox, receiver: &Receiver, iters: u64, concurrency: usize) -> Duration {
+/// claims of up to twice that, `prefetch` rows taken ahead or the default) until every row is
+/// done.
+async fn drain(
+    inbox: &Inbox,
+    receiver: &Receiver,
+    iters: u64,
+    concurrency: usize,
+    prefetch: Option<usize>,
+) -> Duration {
     for delivery in signed(iters) {
         let webhook = verify(receiver, &delivery);
         inbox.accept(&webhook).await.unwrap();
@@ -364,16 +376,19 @@ async fn drain(inbox: &Inbox, receiver: &Receiver, iters: u64, concurrency: usiz
     let all = Arc::new(tokio::sync::Notify::new());
     let (seen, done) = (Arc::clone(&processed), Arc::clone(&all));
     let start = Instant::now();
-    let worker = inbox
+    let mut worker = inbox
         .worker()
         .with_concurrency(concurrency)
-        .with_batch_size(concurrency * 2)
-        .start(move |_event: Event| {
-            if seen.fetch_add(1, Ordering::Relaxed) + 1 == iters {
-                done.notify_one();
-            }
-            std::future::ready(Ok::<_, String>(()))
-        });
+        .with_batch_size(concurrency * 2);
+    if let Some(rows) = prefetch {
+        worker = worker.with_prefetch(rows);
+    }
+    let worker = worker.start(move |_event: Event| {
+        if seen.fetch_add(1, Ordering::Relaxed) + 1 == iters {
+            done.notify_one();
+        }
+        std::future::ready(Ok::<_, String>(()))
+    });
     all.notified().await;
     let elapsed = start.elapsed();
     worker.shutdown(Duration::from_secs(5)).await;

@@ -1,5 +1,8 @@
 //! The SQLite backend: one database file in WAL mode, a few connections used from blocking
-//! threads (rusqlite is synchronous), writes serialised by SQLite's own write lock.
+//! threads (rusqlite is synchronous). Writes of this process queue on a lock of their own
+//! before SQLite's: two writers meeting at SQLite's lock would send the second to its busy
+//! handler, which sleeps 1 ms and more before it looks again; SQLite's lock and its
+//! `busy_timeout` are left to the writers of other processes.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -202,6 +205,8 @@ pub(crate) struct Sqlite {
     busy: Duration,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    /// Held by this process's writer for the length of its write.
+    writer: Mutex<()>,
 }
 
 impl std::fmt::Debug for Sqlite {
@@ -226,6 +231,7 @@ impl Sqlite {
             busy,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(CONNECTIONS)),
+            writer: Mutex::new(()),
         });
         db.run(|conn| {
             // Two processes opening the same new file: one creates, the other waits.
@@ -247,9 +253,25 @@ impl Sqlite {
         Ok(conn)
     }
 
-    /// Runs `work` on an idle connection, on a blocking thread. The connection goes back to the
-    /// pool when `work` ends, even when the caller stopped waiting (a timeout).
+    /// Runs `work`, which writes, on an idle connection, on a blocking thread, after this
+    /// process's other writers. The connection goes back to the pool when `work` ends, even
+    /// when the caller stopped waiting (a timeout).
     async fn run<T, F>(self: &Arc<Self>, work: F) -> Result<T, InboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let db = Arc::clone(self);
+        self.read(move |conn| {
+            let _writing = db.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            work(conn)
+        })
+        .await
+    }
+
+    /// Runs `work`, which only reads, on an idle connection, on a blocking thread: under WAL
+    /// it waits for no writer.
+    async fn read<T, F>(self: &Arc<Self>, work: F) -> Result<T, InboxError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -386,7 +408,7 @@ impl Sqlite {
     }
 
     pub(crate) async fn counts(self: &Arc<Self>) -> Result<Counts, InboxError> {
-        self.run(|conn| {
+        self.read(|conn| {
             let mut counts = Counts::default();
             let mut statement = conn.prepare_cached(COUNTS)?;
             let mut rows = statement.query([])?;
@@ -403,7 +425,7 @@ impl Sqlite {
 
     pub(crate) async fn dead(self: &Arc<Self>, limit: usize) -> Result<Vec<DeadRow>, InboxError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut statement = conn.prepare_cached(
                 "SELECT id, event, event_id, tries, last_error, received_at FROM kirim_inbox \
                  WHERE state = 'dead' ORDER BY id LIMIT ?1",

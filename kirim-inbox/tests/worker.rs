@@ -23,6 +23,8 @@ on_both_backends!(
     a_handler_outliving_its_lease_does_not_mark_the_row_retaken,
     a_late_done_mark_on_a_row_nobody_retook_is_applied_once,
     shutdown_hands_back_what_did_not_finish,
+    rows_taken_ahead_wait_for_a_handler_and_go_back_at_shutdown,
+    a_row_taken_ahead_for_half_its_lease_is_handed_back,
     done_rows_are_purged_after_the_retention,
     counts_show_the_queue,
 );
@@ -399,6 +401,79 @@ async fn shutdown_hands_back_what_did_not_finish(db: Db) {
     tries.sort_unstable();
     assert_eq!(tries, [1, 1]);
     worker.shutdown(Duration::from_secs(5)).await;
+}
+
+/// With every handler busy, the worker holds rows taken ahead without starting them; at
+/// shutdown they go back with the one still running.
+async fn rows_taken_ahead_wait_for_a_handler_and_go_back_at_shutdown(db: Db) {
+    let inbox = Inbox::open(&db.url).await.unwrap();
+    for n in 0..3 {
+        inbox
+            .accept(&webhook(&format!("evt_01HXYZAHEAD0000000000000{n:02}")))
+            .await
+            .unwrap();
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let worker = quick(inbox.worker())
+        .with_concurrency(1)
+        .with_prefetch(2)
+        .start(move |event: Event| {
+            let _ = tx.send(event.event_id().to_owned());
+            async move {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok::<_, String>(())
+            }
+        });
+    tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .unwrap();
+    wait_for(&inbox, "one running and two taken ahead", |c| {
+        c.running == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(rx.try_recv().is_err(), "a second handler started");
+    let report = worker.shutdown(Duration::from_millis(200)).await;
+    assert_eq!((report.done, report.handed_back), (0, 3), "{report:?}");
+    let counts = inbox.counts().await.unwrap();
+    assert_eq!((counts.pending, counts.running), (3, 0));
+}
+
+/// A row taken ahead that waited half its lease for a handler is handed back, not started with
+/// too little lease left, and the worker takes no more rows ahead: each row runs once.
+async fn a_row_taken_ahead_for_half_its_lease_is_handed_back(db: Db) {
+    let inbox = Inbox::open(&db.url).await.unwrap();
+    for n in 0..3 {
+        inbox
+            .accept(&webhook(&format!("evt_01HXYZHALFLEASE000000000{n:02}")))
+            .await
+            .unwrap();
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let worker = quick(inbox.worker())
+        .with_lease(Duration::from_millis(500))
+        .with_concurrency(1)
+        .with_prefetch(1)
+        .start(move |event: Event| {
+            let _ = tx.send((event.event_id().to_owned(), event.tries()));
+            async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, String>(())
+            }
+        });
+    wait_for(&inbox, "all three done", |c| c.done == 3).await;
+    let report = worker.shutdown(Duration::from_secs(5)).await;
+    let mut runs = Vec::new();
+    while let Ok(run) = rx.try_recv() {
+        runs.push(run);
+    }
+    runs.sort();
+    let ids: Vec<String> = (0..3)
+        .map(|n| format!("evt_01HXYZHALFLEASE000000000{n:02}"))
+        .collect();
+    let expected: Vec<(String, i64)> = ids.into_iter().map(|id| (id, 1)).collect();
+    assert_eq!(runs, expected, "each row once, as its first try");
+    assert_eq!((report.done, report.handed_back), (3, 1), "{report:?}");
 }
 
 async fn done_rows_are_purged_after_the_retention(db: Db) {
