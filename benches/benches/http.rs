@@ -24,13 +24,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kirim_test_support::http::load::{connect, load, serialize};
 use kirim_test_support::http::{ROUTE, SECRET, SignedRequest, fixtures};
 use kirim_verify::{Dedup, MemoryStore, Receiver, Secret, Signer, Verifier};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Keep-alive connections the client keeps busy, one request in flight on each.
 const CONNECTIONS: usize = 32;
@@ -66,7 +65,7 @@ fn http(c: &mut Criterion) {
             "axum" => Server::axum(verified),
             _ => Server::actix(verified),
         };
-        let mut connections = client.block_on(connect(server.addr));
+        let mut connections = client.block_on(connect(server.addr, CONNECTIONS));
         let name = format!("{framework}/{}", if verified { "kirim" } else { "bare" });
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -118,94 +117,6 @@ impl Requests {
         }
         batches
     }
-}
-
-fn serialize(delivery: &SignedRequest) -> Vec<u8> {
-    let mut head = format!("POST {ROUTE} HTTP/1.1\r\nhost: 127.0.0.1\r\n");
-    for (name, value) in &delivery.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("content-length: {}\r\n\r\n", delivery.body.len()));
-    let mut request = head.into_bytes();
-    request.extend_from_slice(&delivery.body);
-    request
-}
-
-async fn connect(addr: SocketAddr) -> Vec<TcpStream> {
-    let mut connections = Vec::with_capacity(CONNECTIONS);
-    for _ in 0..CONNECTIONS {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).expect("TCP_NODELAY");
-        connections.push(stream);
-    }
-    connections
-}
-
-/// Sends each batch on its own connection, one request after the other, and returns the wall
-/// time from the first request to the last answer, with the connections for the next call.
-async fn load(
-    connections: Vec<TcpStream>,
-    batches: Vec<Vec<Vec<u8>>>,
-) -> (Duration, Vec<TcpStream>) {
-    let expected: usize = batches.iter().map(Vec::len).sum();
-    let start = Instant::now();
-    let tasks: Vec<_> = connections
-        .into_iter()
-        .zip(batches)
-        .map(|(mut stream, batch)| {
-            tokio::spawn(async move {
-                let mut buffer = Vec::with_capacity(1024);
-                let mut ok = 0_usize;
-                for request in batch {
-                    stream.write_all(&request).await.expect("write");
-                    ok += usize::from(read_answer(&mut stream, &mut buffer).await);
-                }
-                (stream, ok)
-            })
-        })
-        .collect();
-    let mut connections = Vec::with_capacity(CONNECTIONS);
-    let mut ok = 0;
-    for task in tasks {
-        let (stream, answered) = task.await.expect("client task");
-        connections.push(stream);
-        ok += answered;
-    }
-    let elapsed = start.elapsed();
-    assert_eq!(ok, expected, "every request was answered 200 ok");
-    (elapsed, connections)
-}
-
-/// Reads one answer (head and `Content-Length` body); whether it is 200 `ok`.
-async fn read_answer(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> bool {
-    buffer.clear();
-    let mut chunk = [0_u8; 1024];
-    loop {
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = &buffer[..end];
-            let length = content_length(head).expect("a Content-Length answer");
-            let status_ok = head.starts_with(b"HTTP/1.1 200 ");
-            while buffer.len() < end + 4 + length {
-                let n = stream.read(&mut chunk).await.expect("read");
-                assert!(n > 0, "the server closed the connection");
-                buffer.extend_from_slice(&chunk[..n]);
-            }
-            return status_ok && &buffer[end + 4..] == b"ok";
-        }
-        let n = stream.read(&mut chunk).await.expect("read");
-        assert!(n > 0, "the server closed the connection");
-        buffer.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn content_length(head: &[u8]) -> Option<usize> {
-    head.split(|&b| b == b'\n').find_map(|line| {
-        let line = std::str::from_utf8(line).ok()?;
-        let (name, value) = line.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse().ok())?
-    })
 }
 
 /// The receiver of the verified routes: one secret, the in-memory store, defaults otherwise.

@@ -13,6 +13,7 @@ mod suite;
 
 pub mod cases;
 pub mod fixtures;
+pub mod load;
 
 pub use client::{Answer, send, send_chunked, send_slowly, send_stalled, send_then_hang_up};
 pub use probe::{Call, Outcome, Probe, Serve, TestServer};
