@@ -49,7 +49,7 @@ impl Backend {
         limit: usize,
         lease_ms: i64,
         token: String,
-        done: Vec<(i64, String)>,
+        done: &[(i64, String)],
     ) -> Result<(Vec<Event>, u64), InboxError> {
         dispatch!(self, db => db.claim(limit, lease_ms, token, done).await)
     }

@@ -346,10 +346,11 @@ impl Postgres {
         limit: usize,
         lease_ms: i64,
         token: String,
-        done: Vec<(i64, String)>,
+        done: &[(i64, String)],
     ) -> Result<(Vec<Event>, u64), InboxError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let (ids, tokens): (Vec<i64>, Vec<String>) = done.into_iter().unzip();
+        let ids: Vec<i64> = done.iter().map(|(id, _)| *id).collect();
+        let tokens: Vec<&str> = done.iter().map(|(_, token)| token.as_str()).collect();
         let client = self.client().await?;
         let statement = client.prepare_cached(CLAIM).await.map_err(backend)?;
         let rows = client

@@ -233,7 +233,7 @@ impl Sqlite {
             permits: Arc::new(Semaphore::new(CONNECTIONS)),
             writer: Mutex::new(()),
         });
-        db.run(|conn| {
+        db.write(|conn| {
             // Two processes opening the same new file: one creates, the other waits.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(SCHEMA)?;
@@ -256,7 +256,7 @@ impl Sqlite {
     /// Runs `work`, which writes, on an idle connection, on a blocking thread, after this
     /// process's other writers. The connection goes back to the pool when `work` ends, even
     /// when the caller stopped waiting (a timeout).
-    async fn run<T, F>(self: &Arc<Self>, work: F) -> Result<T, InboxError>
+    async fn write<T, F>(self: &Arc<Self>, work: F) -> Result<T, InboxError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -301,7 +301,7 @@ impl Sqlite {
     }
 
     pub(crate) async fn accept(self: &Arc<Self>, row: NewRow) -> Result<bool, InboxError> {
-        self.run(move |conn| {
+        self.write(move |conn| {
             let statement = if row.bound { ACCEPT_BOUND } else { ACCEPT };
             let changed = conn.prepare_cached(statement)?.execute(params![
                 row.dedup_key,
@@ -324,10 +324,12 @@ impl Sqlite {
         limit: usize,
         lease_ms: i64,
         token: String,
-        done: Vec<(i64, String)>,
+        done: &[(i64, String)],
     ) -> Result<(Vec<Event>, u64), InboxError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.run(move |conn| {
+        // Owned by the blocking thread that runs the transaction.
+        let done = done.to_vec();
+        self.write(move |conn| {
             // One commit for the done marks and the claim: one sync of the log, not two.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let applied = mark_done(&tx, &done)?;
@@ -360,7 +362,7 @@ impl Sqlite {
         self: &Arc<Self>,
         rows: Vec<(i64, String)>,
     ) -> Result<u64, InboxError> {
-        self.run(move |conn| {
+        self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let applied = mark_done(&tx, &rows)?;
             tx.commit()?;
@@ -377,7 +379,7 @@ impl Sqlite {
         max_tries: i64,
         error: String,
     ) -> Result<Failed, InboxError> {
-        self.run(move |conn| {
+        self.write(move |conn| {
             let state: Option<String> = conn
                 .prepare_cached(FAIL)?
                 .query_row(params![id, token, backoff_ms, max_tries, error], |row| {
@@ -398,7 +400,7 @@ impl Sqlite {
         id: i64,
         token: String,
     ) -> Result<bool, InboxError> {
-        self.run(move |conn| {
+        self.write(move |conn| {
             Ok(conn
                 .prepare_cached(HAND_BACK)?
                 .execute(params![id, token])?
@@ -446,7 +448,7 @@ impl Sqlite {
     }
 
     pub(crate) async fn requeue(self: &Arc<Self>, id: Option<i64>) -> Result<u64, InboxError> {
-        self.run(move |conn| {
+        self.write(move |conn| {
             let changed = conn.prepare_cached(REQUEUE)?.execute(params![id])?;
             Ok(u64::try_from(changed).unwrap_or(0))
         })
@@ -460,7 +462,7 @@ impl Sqlite {
         batch: usize,
     ) -> Result<Purged, InboxError> {
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
-        self.run(move |conn| {
+        self.write(move |conn| {
             // Each batch is its own short transaction: the writer lock is never held long.
             let mut purged = Purged::default();
             let count = |n: usize| u64::try_from(n).unwrap_or(0);
@@ -504,7 +506,7 @@ impl Sqlite {
         token: String,
         lease_ms: i64,
     ) -> Result<crate::store::Held, InboxError> {
-        self.run(move |conn| {
+        self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current: Option<(Option<String>, i64)> = tx
                 .prepare_cached(STORE_READ)?
@@ -531,7 +533,7 @@ impl Sqlite {
         token: String,
         retention_ms: i64,
     ) -> Result<bool, InboxError> {
-        self.run(move |conn| {
+        self.write(move |conn| {
             Ok(conn
                 .prepare_cached(STORE_COMPLETE)?
                 .execute(params![key, token, retention_ms])?
@@ -545,7 +547,7 @@ impl Sqlite {
         key: String,
         token: String,
     ) -> Result<bool, InboxError> {
-        self.run(move |conn| {
+        self.write(move |conn| {
             Ok(conn
                 .prepare_cached(STORE_RELEASE)?
                 .execute(params![key, token])?

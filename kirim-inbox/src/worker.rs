@@ -379,7 +379,7 @@ impl Worker {
                 let sent = Instant::now();
                 let got = timed(
                     WORKER_DB_TIMEOUT,
-                    backend.claim(limit, lease_ms, token.clone(), finished.clone()),
+                    backend.claim(limit, lease_ms, token.clone(), &finished),
                 )
                 .await;
                 match got {

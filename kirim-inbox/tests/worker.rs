@@ -321,8 +321,8 @@ async fn a_handler_outliving_its_lease_does_not_mark_the_row_retaken(db: Db) {
         (Some(2), Some(1)),
         "the retaken run ends first"
     );
-    // The late run's mark rides on the worker's next claim: wait for that claim to land.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The late run's mark rides on the worker's next claim, or is sent at shutdown: counted
+    // either way.
     let report = worker.shutdown(Duration::from_secs(5)).await;
     assert_eq!((report.done, report.lost_leases), (1, 1), "{report:?}");
     let counts = inbox.counts().await.unwrap();
