@@ -108,27 +108,41 @@ const ACCEPT_BOUND: &str = concat!(
 
 const NOTIFY: &str = "SELECT pg_notify('kirim_inbox', '')";
 
-/// The done marks of the rows the worker finished ([`done_many!`] of `$4` and `$5`), then the claim of
-/// up to `$1` rows, in one statement: one round trip and one commit where two would do. The
-/// claim leaves those rows out: a row whose lease ran out while its handler succeeded is
-/// either marked done here or, if another worker re-took it, not touched by either part.
-/// `(SELECT 1) LEFT JOIN` keeps one row, with the count, when nothing is claimed.
-const CLAIM: &str = concat!(
+/// The done marks of the rows the worker finished ([`done_many!`] of `$3` and `$4`), then the
+/// claim of up to a given number of rows, in one statement: one round trip and one commit where two
+/// would do. The claim leaves those rows out: a row whose lease ran out while its handler
+/// succeeded is either marked done here or, if another worker re-took it, not touched by either
+/// part. `(SELECT 1) LEFT JOIN` keeps one row, with the count, when nothing is claimed.
+///
+/// The claim's `LIMIT` is written into the statement, between [`CLAIM_HEAD`] and
+/// [`CLAIM_TAIL`], not passed as a parameter: for a parameter limit the planner assumes a tenth
+/// of the ready rows, so the cached generic plan never looked cheaper than a fresh one and every
+/// claim was planned again (measured: 0.19 ms of a 0.69 ms claim of 8 rows). One prepared
+/// statement per claim size, at most the worker's batch size of them per connection.
+const CLAIM_HEAD: &str = concat!(
     "WITH done AS (",
-    done_many!("$4", "$5"),
+    done_many!("$3", "$4"),
     " RETURNING 1), \
      claimed AS (UPDATE kirim_inbox SET state = 'running', run_after = ",
     now_ms!(),
-    " + $2, lease_token = $3, tries = tries + 1 \
+    " + $1, lease_token = $2, tries = tries + 1 \
      WHERE id IN (SELECT id FROM kirim_inbox WHERE state IN ('pending', 'running') \
      AND run_after <= ",
     now_ms!(),
-    " AND id <> ALL($4::bigint[]) ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED) \
+    " AND id <> ALL($3::bigint[]) ORDER BY run_after LIMIT "
+);
+
+/// The rest of the claim statement, after its `LIMIT`.
+const CLAIM_TAIL: &str = " FOR UPDATE SKIP LOCKED) \
      RETURNING id, event, event_id, source, delivery_id, attempt, signed_at, received_at, \
      body, tries) \
      SELECT (SELECT count(*) FROM done), claimed.* FROM (SELECT 1) AS one \
-     LEFT JOIN claimed ON true"
-);
+     LEFT JOIN claimed ON true";
+
+/// The claim statement for up to `limit` rows (see [`CLAIM_HEAD`]).
+fn claim_sql(limit: usize) -> String {
+    format!("{CLAIM_HEAD}{limit}{CLAIM_TAIL}")
+}
 
 const DONE: &str = concat!(
     "UPDATE kirim_inbox SET state = 'done', finished_at = ",
@@ -348,13 +362,15 @@ impl Postgres {
         token: String,
         done: &[(i64, String)],
     ) -> Result<(Vec<Event>, u64), InboxError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let ids: Vec<i64> = done.iter().map(|(id, _)| *id).collect();
         let tokens: Vec<&str> = done.iter().map(|(_, token)| token.as_str()).collect();
         let client = self.client().await?;
-        let statement = client.prepare_cached(CLAIM).await.map_err(backend)?;
+        let statement = client
+            .prepare_cached(&claim_sql(limit))
+            .await
+            .map_err(backend)?;
         let rows = client
-            .query(&statement, &[&limit, &lease_ms, &token, &ids, &tokens])
+            .query(&statement, &[&lease_ms, &token, &ids, &tokens])
             .await
             .map_err(backend)?;
         let applied = match rows.first() {

@@ -25,6 +25,7 @@ on_both_backends!(
     shutdown_hands_back_what_did_not_finish,
     rows_taken_ahead_wait_for_a_handler_and_go_back_at_shutdown,
     a_row_taken_ahead_for_half_its_lease_is_handed_back,
+    a_done_mark_is_written_while_every_handler_stays_busy,
     done_rows_are_purged_after_the_retention,
     counts_show_the_queue,
 );
@@ -474,6 +475,41 @@ async fn a_row_taken_ahead_for_half_its_lease_is_handed_back(db: Db) {
     let expected: Vec<(String, i64)> = ids.into_iter().map(|id| (id, 1)).collect();
     assert_eq!(runs, expected, "each row once, as its first try");
     assert_eq!((report.done, report.handed_back), (3, 1), "{report:?}");
+}
+
+/// A finished handler's done mark waits for the next claim only briefly: with the one handler
+/// busy on the row taken ahead (so no claim comes), the first row is still marked done.
+async fn a_done_mark_is_written_while_every_handler_stays_busy(db: Db) {
+    let inbox = Inbox::open(&db.url).await.unwrap();
+    for n in 0..2 {
+        inbox
+            .accept(&webhook(&format!("evt_01HXYZBUSYMARK0000000000{n:02}")))
+            .await
+            .unwrap();
+    }
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&runs);
+    let worker = quick(inbox.worker())
+        .with_poll_interval(Duration::from_secs(3600))
+        .with_concurrency(1)
+        .with_prefetch(1)
+        .start(move |_event: Event| {
+            // The first row returns at once; the second holds the only handler.
+            let first = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            async move {
+                if !first {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                Ok::<_, String>(())
+            }
+        });
+    wait_for(&inbox, "the first row done, the second running", |c| {
+        c.done == 1 && c.running == 1
+    })
+    .await;
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let report = worker.shutdown(Duration::from_millis(100)).await;
+    assert_eq!((report.done, report.handed_back), (1, 1), "{report:?}");
 }
 
 async fn done_rows_are_purged_after_the_retention(db: Db) {
