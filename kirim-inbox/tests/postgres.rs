@@ -13,19 +13,7 @@ use kirim_test_support::postgres_server::PostgresServer;
 use tokio::sync::mpsc;
 
 mod common;
-use common::webhook;
-
-async fn wait_for(inbox: &Inbox, what: &str, done: impl Fn(&kirim_inbox::Counts) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let counts = inbox.counts().await.unwrap();
-        if done(&counts) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: {counts:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+use common::{wait_for, webhook};
 
 /// A worker that would poll only once a minute processes a delivery stored through another
 /// pool (another process, as far as it can tell) at once: woken by `NOTIFY`.

@@ -10,7 +10,7 @@ use kirim_inbox::{Accepted, Event, Inbox, Worker};
 use tokio::sync::mpsc;
 
 mod common;
-use common::{Db, now, webhook, webhook_at};
+use common::{Db, now, wait_for, webhook, webhook_at};
 
 on_both_backends!(
     accept_stores_once,
@@ -64,18 +64,6 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<Run>) -> Run {
         .await
         .expect("the worker processes the row")
         .expect("channel open")
-}
-
-async fn wait_for(inbox: &Inbox, what: &str, done: impl Fn(&kirim_inbox::Counts) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let counts = inbox.counts().await.unwrap();
-        if done(&counts) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: {counts:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// One row per event: the same delivery again, the same signed message under another event id,

@@ -89,6 +89,24 @@ pub fn webhook(id: &str) -> Webhook {
     webhook_at("contact.created", id, body.as_bytes(), now())
 }
 
+/// Polls the inbox's counts until `done` holds; fails with `what` and the last counts after
+/// 30 s.
+pub async fn wait_for(
+    inbox: &kirim_inbox::Inbox,
+    what: &str,
+    done: impl Fn(&kirim_inbox::Counts) -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let counts = inbox.counts().await.unwrap();
+        if done(&counts) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {counts:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
 /// A database for one test: a SQLite file, or a fresh database on its own PostgreSQL server.
 pub struct Db {
     pub url: String,
