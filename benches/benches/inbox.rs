@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kirim_inbox::{Accepted, Event, Inbox};
+use kirim_inbox::{Accepted, DEFAULT_CONCURRENCY, Event, Inbox};
 use kirim_test_support::http::load::{connect, load, serialize};
 use kirim_test_support::http::{ROUTE, SECRET, SignedRequest, fixtures};
 use kirim_test_support::postgres_server::PostgresServer;
@@ -306,8 +306,8 @@ fn inbox(c: &mut Criterion) {
             b.iter_custom(|iters| runtime.block_on(bare_insert(&bare, &receiver, iters)));
         });
         for (label, concurrency, prefetch) in [
-            ("drain", 8, None),
-            ("drain-no-prefetch", 8, Some(0)),
+            ("drain", DEFAULT_CONCURRENCY, None),
+            ("drain-no-prefetch", DEFAULT_CONCURRENCY, Some(0)),
             ("drain-32", 32, None),
         ] {
             group.bench_function(format!("{name}/{label}"), |b| {
@@ -405,7 +405,7 @@ async fn paired(name: &str, inbox: &Inbox, bare: &Bare, receiver: &Arc<Receiver>
             times[which] = match which {
                 0 => bare_insert(bare, receiver, rows).await,
                 1 => accept(inbox, receiver, rows).await,
-                _ => drain(inbox, receiver, rows, 8, None).await,
+                _ => drain(inbox, receiver, rows, DEFAULT_CONCURRENCY, None).await,
             };
         }
         // Rates are rows over time, and the rows are the same: a rate ratio is a time ratio.

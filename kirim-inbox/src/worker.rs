@@ -332,9 +332,7 @@ impl Worker {
         let mut claims = 0u64;
         let mut running: JoinSet<Settled> = JoinSet::new();
         let mut held: HashMap<tokio::task::Id, (i64, String)> = HashMap::new();
-        let mut succeeded: Vec<(i64, String)> = Vec::new();
-        // When the oldest of `succeeded` finished: its mark waits at most MARK_DELAY for a claim.
-        let mut unmarked_since: Option<Instant> = None;
+        let mut succeeded = Unmarked::default();
         let mut marks: JoinSet<(u64, u64)> = JoinSet::new();
         let mut next_purge = Instant::now() + self.purge_interval;
         let settings = Arc::new(self.clone());
@@ -385,8 +383,7 @@ impl Worker {
                 let token = format!("{worker_id}.{claims}");
                 // The done marks of the handlers that finished ride on the claim: one round
                 // trip and one commit for both.
-                let finished = std::mem::take(&mut succeeded);
-                unmarked_since = None;
+                let finished = succeeded.take();
                 let sent = Instant::now();
                 let got = timed(
                     WORKER_DB_TIMEOUT,
@@ -425,12 +422,8 @@ impl Worker {
             // No claim carried them (every slot is busy): held for the next claim, which comes
             // as soon as a slot frees; marked on their own, in the background, once a batch of
             // them waits or the oldest waited MARK_DELAY (slow handlers).
-            if !succeeded.is_empty()
-                && (succeeded.len() >= self.batch_size
-                    || unmarked_since.is_some_and(|since| since.elapsed() >= MARK_DELAY))
-            {
-                unmarked_since = None;
-                marks.spawn(mark_done(backend.clone(), std::mem::take(&mut succeeded)));
+            if succeeded.due(self.batch_size) {
+                marks.spawn(mark_done(backend.clone(), succeeded.take()));
             }
             // A full batch means more rows are likely waiting: take them while slots are free.
             if more && running.len() < self.concurrency {
@@ -449,17 +442,12 @@ impl Worker {
                         finish(joined, &mut held, &mut succeeded, &mut report);
                     }
                 }
-                () = tokio::time::sleep_until(
-                    unmarked_since.map_or_else(Instant::now, |since| since + MARK_DELAY)
-                ), if unmarked_since.is_some() => {}
+                () = tokio::time::sleep_until(succeeded.deadline()), if !succeeded.is_empty() => {}
                 Some(marked) = marks.join_next(), if !marks.is_empty() => {
                     report.marked(marked.unwrap_or_default());
                 }
                 () = wake.notified(), if running.len() < self.concurrency => {}
                 () = tokio::time::sleep(self.poll_interval) => {}
-            }
-            if unmarked_since.is_none() && !succeeded.is_empty() {
-                unmarked_since = Some(Instant::now());
             }
         }
 
@@ -479,7 +467,7 @@ impl Worker {
         while let Some(joined) = running.join_next_with_id().await {
             finish(joined, &mut held, &mut succeeded, &mut report);
         }
-        report.marked(mark_done(backend.clone(), std::mem::take(&mut succeeded)).await);
+        report.marked(mark_done(backend.clone(), succeeded.take()).await);
         while let Some(marked) = marks.join_next().await {
             report.marked(marked.unwrap_or_default());
         }
@@ -492,6 +480,45 @@ impl Worker {
             let _ = listener.await;
         }
         report
+    }
+}
+
+/// The rows whose handler succeeded and whose done mark is not written yet, with when the
+/// first of them finished: a claim carries them, or, past [`MARK_DELAY`], a statement of
+/// their own.
+#[derive(Debug, Default)]
+struct Unmarked {
+    rows: Vec<(i64, String)>,
+    since: Option<Instant>,
+}
+
+impl Unmarked {
+    fn push(&mut self, id: i64, token: String) {
+        self.since.get_or_insert_with(Instant::now);
+        self.rows.push((id, token));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Whether they should go on their own now: a batch of them, or the first waited enough.
+    fn due(&self, batch: usize) -> bool {
+        self.rows.len() >= batch
+            || self
+                .since
+                .is_some_and(|since| since.elapsed() >= MARK_DELAY)
+    }
+
+    /// When the first of them has waited [`MARK_DELAY`] (now when there is none).
+    fn deadline(&self) -> Instant {
+        self.since
+            .map_or_else(Instant::now, |since| since + MARK_DELAY)
+    }
+
+    fn take(&mut self) -> Vec<(i64, String)> {
+        self.since = None;
+        std::mem::take(&mut self.rows)
     }
 }
 
@@ -577,14 +604,14 @@ async fn settle(
 fn finish(
     joined: Result<(tokio::task::Id, Settled), tokio::task::JoinError>,
     held: &mut HashMap<tokio::task::Id, (i64, String)>,
-    succeeded: &mut Vec<(i64, String)>,
+    succeeded: &mut Unmarked,
     report: &mut WorkerReport,
 ) {
     // Aborted at the shutdown deadline: the row stays in `held`, to be handed back.
     if let Ok((id, settled)) = joined {
         held.remove(&id);
         match settled {
-            Settled::Succeeded(row, token) => succeeded.push((row, token)),
+            Settled::Succeeded(row, token) => succeeded.push(row, token),
             Settled::Done => report.done += 1,
             Settled::Retry => report.retried += 1,
             Settled::Dead => report.dead += 1,

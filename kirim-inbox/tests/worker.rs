@@ -10,7 +10,7 @@ use kirim_inbox::{Accepted, Event, Inbox, Worker};
 use tokio::sync::mpsc;
 
 mod common;
-use common::{Db, now, wait_for, webhook, webhook_at};
+use common::{Db, now, store_each, wait_for, webhook, webhook_at};
 
 on_both_backends!(
     accept_stores_once,
@@ -352,12 +352,7 @@ async fn a_late_done_mark_on_a_row_nobody_retook_is_applied_once(db: Db) {
 
 async fn shutdown_hands_back_what_did_not_finish(db: Db) {
     let inbox = Inbox::open(&db.url).await.unwrap();
-    for n in 0..3 {
-        inbox
-            .accept(&webhook(&format!("evt_01HXYZSHUTDOWN0000000000{n:02}")))
-            .await
-            .unwrap();
-    }
+    store_each(&inbox, "evt_01HXYZSHUTDOWN0000000000", 3).await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let worker = quick(inbox.worker())
         .with_concurrency(3)
@@ -396,12 +391,7 @@ async fn shutdown_hands_back_what_did_not_finish(db: Db) {
 /// shutdown they go back with the one still running.
 async fn rows_taken_ahead_wait_for_a_handler_and_go_back_at_shutdown(db: Db) {
     let inbox = Inbox::open(&db.url).await.unwrap();
-    for n in 0..3 {
-        inbox
-            .accept(&webhook(&format!("evt_01HXYZAHEAD0000000000000{n:02}")))
-            .await
-            .unwrap();
-    }
+    store_each(&inbox, "evt_01HXYZAHEAD0000000000000", 3).await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let worker = quick(inbox.worker())
         .with_concurrency(1)
@@ -432,12 +422,7 @@ async fn rows_taken_ahead_wait_for_a_handler_and_go_back_at_shutdown(db: Db) {
 /// too little lease left, and the worker takes no more rows ahead: each row runs once.
 async fn a_row_taken_ahead_for_half_its_lease_is_handed_back(db: Db) {
     let inbox = Inbox::open(&db.url).await.unwrap();
-    for n in 0..3 {
-        inbox
-            .accept(&webhook(&format!("evt_01HXYZHALFLEASE000000000{n:02}")))
-            .await
-            .unwrap();
-    }
+    let ids = store_each(&inbox, "evt_01HXYZHALFLEASE000000000", 3).await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let worker = quick(inbox.worker())
         .with_lease(Duration::from_millis(500))
@@ -457,9 +442,6 @@ async fn a_row_taken_ahead_for_half_its_lease_is_handed_back(db: Db) {
         runs.push(run);
     }
     runs.sort();
-    let ids: Vec<String> = (0..3)
-        .map(|n| format!("evt_01HXYZHALFLEASE000000000{n:02}"))
-        .collect();
     let expected: Vec<(String, i64)> = ids.into_iter().map(|id| (id, 1)).collect();
     assert_eq!(runs, expected, "each row once, as its first try");
     assert_eq!((report.done, report.handed_back), (3, 1), "{report:?}");
@@ -469,12 +451,7 @@ async fn a_row_taken_ahead_for_half_its_lease_is_handed_back(db: Db) {
 /// busy on the row taken ahead (so no claim comes), the first row is still marked done.
 async fn a_done_mark_is_written_while_every_handler_stays_busy(db: Db) {
     let inbox = Inbox::open(&db.url).await.unwrap();
-    for n in 0..2 {
-        inbox
-            .accept(&webhook(&format!("evt_01HXYZBUSYMARK0000000000{n:02}")))
-            .await
-            .unwrap();
-    }
+    store_each(&inbox, "evt_01HXYZBUSYMARK0000000000", 2).await;
     let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = Arc::clone(&runs);
     let worker = quick(inbox.worker())
@@ -528,12 +505,7 @@ async fn counts_show_the_queue(db: Db) {
         inbox.counts().await.unwrap(),
         kirim_inbox::Counts::default()
     );
-    for n in 0..5 {
-        inbox
-            .accept(&webhook(&format!("evt_01HXYZCOUNTS000000000000{n:02}")))
-            .await
-            .unwrap();
-    }
+    store_each(&inbox, "evt_01HXYZCOUNTS000000000000", 5).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let counts = inbox.counts().await.unwrap();
     assert_eq!(counts.pending, 5);

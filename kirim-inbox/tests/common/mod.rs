@@ -89,6 +89,19 @@ pub fn webhook(id: &str) -> Webhook {
     webhook_at("contact.created", id, body.as_bytes(), now())
 }
 
+/// Stores `count` fresh webhooks whose event ids are `prefix` then a two-digit number; returns
+/// the ids.
+pub async fn store_each(inbox: &kirim_inbox::Inbox, prefix: &str, count: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        let id = format!("{prefix}{n:02}");
+        let stored = inbox.accept(&webhook(&id)).await.unwrap();
+        assert_eq!(stored, kirim_inbox::Accepted::Stored, "{id}");
+        ids.push(id);
+    }
+    ids
+}
+
 /// Polls the inbox's counts until `done` holds; fails with `what` and the last counts after
 /// 30 s.
 pub async fn wait_for(
