@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kirim_benches::{PAIRED_ROUNDS, paired_summary, wants_paired};
 use kirim_inbox::{Accepted, DEFAULT_CONCURRENCY, Event, Inbox};
 use kirim_test_support::http::load::{connect, load, serialize};
 use kirim_test_support::http::{ROUTE, SECRET, SignedRequest, fixtures};
@@ -316,7 +317,7 @@ fn inbox(c: &mut Criterion) {
                 });
             });
         }
-        if wants_paired() {
+        if wants_paired("inbox") {
             runtime.block_on(paired(name, &inbox, &bare, &receiver));
         }
     }
@@ -371,23 +372,6 @@ async fn bare_insert(bare: &Bare, receiver: &Receiver, iters: u64) -> Duration {
     .await
 }
 
-/// Rounds of the paired measurement.
-const PAIRED_ROUNDS: usize = 9;
-
-/// Whether the paired rounds run: with no filter, or a filter naming them (`paired`, or the
-/// whole `inbox` group). Criterion has parsed the arguments already and does not say what
-/// it matched; a positional argument that is not a number (an option's value) is the filter.
-fn wants_paired() -> bool {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| !arg.starts_with('-') && arg.parse::<f64>().is_err())
-        .collect();
-    filters.is_empty()
-        || filters
-            .iter()
-            .any(|f| f.contains("paired") || f == "inbox" || f == "inbox/")
-}
-
 /// `inbox/<backend>/paired`: the two floors measured as pairs. Criterion runs all the samples
 /// of one benchmark, then all of the next, and on a shared machine the rate of everything
 /// drifts by more than the gap being measured within those seconds (the same code gave the ack
@@ -416,20 +400,9 @@ async fn paired(name: &str, inbox: &Inbox, bare: &Bare, receiver: &Arc<Receiver>
     println!(
         "inbox/{name}/paired: {PAIRED_ROUNDS} rounds of {rows} rows; against the bare insert of \
          the same round: accept {}, drain {}",
-        summary(&mut acks),
-        summary(&mut drains)
+        paired_summary(&mut acks),
+        paired_summary(&mut drains)
     );
-}
-
-/// "median× (min–max)" of the ratios.
-fn summary(ratios: &mut [f64]) -> String {
-    ratios.sort_by(f64::total_cmp);
-    format!(
-        "{:.2}x (rounds {:.2}x to {:.2}x)",
-        ratios[ratios.len() / 2],
-        ratios[0],
-        ratios[ratios.len() - 1]
-    )
 }
 
 /// Stores `iters` rows, then times a worker with a no-op handler (`concurrency` handlers,

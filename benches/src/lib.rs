@@ -105,9 +105,50 @@ pub fn limit(prepared: &[Hmac<Sha256>], t: &[u8], body: &[u8]) {
     }
 }
 
+/// Rounds of each paired measurement (`inbox/<backend>/paired`, `http/<framework>/paired`).
+pub const PAIRED_ROUNDS: usize = 9;
+
+/// Whether a group's paired rounds run: with no filter, or a filter naming them (`paired`, or
+/// the whole `group`). Criterion has parsed the arguments already and does not say what it
+/// matched; a positional argument that is not a number (an option's value) is the filter.
+#[must_use]
+pub fn wants_paired(group: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-') && arg.parse::<f64>().is_err())
+        .collect();
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| f.contains("paired") || *f == group || *f == format!("{group}/"))
+}
+
+/// "median× (rounds min× to max×)" of the paired rounds' ratios, as `benches/run` reads it.
+///
+/// # Panics
+///
+/// If `ratios` is empty.
+#[must_use]
+pub fn paired_summary(ratios: &mut [f64]) -> String {
+    assert!(!ratios.is_empty(), "no rounds");
+    ratios.sort_by(f64::total_cmp);
+    format!(
+        "{:.2}x (rounds {:.2}x to {:.2}x)",
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paired_summary_is_the_median_and_the_range() {
+        let mut ratios = [0.9, 0.5, 1.1, 0.7, 0.8];
+        assert_eq!(paired_summary(&mut ratios), "0.80x (rounds 0.50x to 1.10x)");
+    }
 
     #[test]
     fn bodies_have_the_asked_length() {
