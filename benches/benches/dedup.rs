@@ -35,6 +35,10 @@ use kirim_test_support::redis_server::RedisServer;
 use kirim_verify::store::{Claim, ClaimToken, DedupKey, DedupStore, Settled};
 use kirim_verify::{DEFAULT_LEASE, DEFAULT_RETENTION, MemoryStore};
 
+/// What the raw `SET`s write: an in-progress value as the store writes one, with a 32-digit token
+/// (the floor has always written this one; the store's tokens have 48 digits).
+const RAW_VALUE: &str = "p:0123456789abcdef0123456789abcdef";
+
 /// Concurrent tasks of the Redis throughput benchmarks.
 const TASKS: usize = 64;
 
@@ -210,13 +214,7 @@ impl Operation {
                     batches,
                     &connection,
                     |mut connection, key| async move {
-                        set(
-                            &mut connection,
-                            &key,
-                            "p:0123456789abcdef0123456789abcdef",
-                            "NX",
-                        )
-                        .await
+                        set(&mut connection, &key, RAW_VALUE, "NX").await
                     },
                 ))
             }
@@ -240,13 +238,7 @@ impl Operation {
                     batches,
                     &connection,
                     |mut connection, key| async move {
-                        Ok(set(
-                            &mut connection,
-                            &key,
-                            "p:0123456789abcdef0123456789abcdef",
-                            "NX",
-                        )
-                        .await?
+                        Ok(set(&mut connection, &key, RAW_VALUE, "NX").await?
                             && set(&mut connection, &key, "d", "XX").await?)
                     },
                 ))
