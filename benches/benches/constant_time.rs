@@ -12,7 +12,10 @@
 //!   first byte: a comparison that exits early, which the method must detect;
 //! - `e_first_byte_vs_last_byte`: two non-matching `v1`, one wrong in its first byte and one in
 //!   its last: how much of a forgery is right must not show;
-//! - `f_same_input`: the same delivery in both classes: the noise floor of the harness itself.
+//! - `f_same_input`: the same delivery in both classes: the noise floor of the harness itself;
+//! - `g_last_byte_vs_first_byte`: `e` with its classes swapped. A difference that comes from
+//!   where the forgery is wrong changes sign between `e` and `g`; one that comes from the
+//!   harness (which class is which) keeps it.
 //!
 //! In `a` and `b` the classes differ in outcome too: an accepted delivery also builds its
 //! `Verified` value. Accept or reject is public (the response says it), so a
@@ -164,6 +167,16 @@ fn e_first_byte_vs_last_byte(runner: &mut CtRunner, rng: &mut BenchRng) {
     run_verify(runner, rng, &verifier, &cases);
 }
 
+/// `e` mirrored: the last-byte forgery on the left, the first-byte one on the right.
+fn g_last_byte_vs_first_byte(runner: &mut CtRunner, rng: &mut BenchRng) {
+    let (signer, verifier) = one_secret();
+    let cases = pool(rng, |body, rng| {
+        let good = signer.sign(TIMESTAMP, body).into_bytes();
+        [corrupt(&good, 31, rng), corrupt(&good, 0, rng)]
+    });
+    run_verify(runner, rng, &verifier, &cases);
+}
+
 fn f_same_input(runner: &mut CtRunner, rng: &mut BenchRng) {
     let (signer, verifier) = one_secret();
     let cases = pool(rng, |body, _| {
@@ -177,13 +190,14 @@ fn main() {
     // `cargo bench` passes `--bench` (and criterion-style flags): take the first plain argument
     // as a name filter and ignore the rest.
     let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
-    let benches: [(&'static str, BenchFn); 6] = [
+    let benches: [(&'static str, BenchFn); 7] = [
         ("a_match_vs_first_byte", a_match_vs_first_byte),
         ("b_match_vs_last_byte", b_match_vs_last_byte),
         ("c_first_vs_last_secret", c_first_vs_last_secret),
         ("d_control_slice_eq", d_control_slice_eq),
         ("e_first_byte_vs_last_byte", e_first_byte_vs_last_byte),
         ("f_same_input", f_same_input),
+        ("g_last_byte_vs_first_byte", g_last_byte_vs_first_byte),
     ];
     let benches = benches
         .into_iter()
