@@ -10,7 +10,9 @@
 //!   verified route without a dedup store (`verify-only`) and the verified route as above
 //!   (`kirim`), each on its own server, in rounds of the same number of requests back to back,
 //!   each round's ratios taken within it; the median and range of the rounds. This is the
-//!   measurement the 0.9x target is judged by (see [`paired`]).
+//!   measurement the 0.9x target is judged by (see [`paired`]). With them, the CPU time the
+//!   server's threads spent per request on each route (the median of the rounds), which says in
+//!   microseconds what the route adds, whatever the client and the machine's neighbours do.
 //!
 //! Every request is a different event: its own body (the `contact.created` fixture with a
 //! unique `id`), event id, delivery id and signature, all made before the clock starts, so that
@@ -113,10 +115,14 @@ fn paired(client: &tokio::runtime::Runtime, requests: &mut Requests, framework: 
         .map(|server| client.block_on(connect(server.addr, CONNECTIONS)));
     let mut send = |which: usize, count: u64| {
         let batches = requests.batches(count, CONNECTIONS);
+        let cpu_before = servers_cpu();
         let (elapsed, returned) =
             client.block_on(load(std::mem::take(&mut connections[which]), batches));
+        let cpu = servers_cpu()
+            .zip(cpu_before)
+            .map(|(after, before)| after - before);
         connections[which] = returned;
-        elapsed
+        (elapsed, cpu.map(|ns| ns as f64 / count as f64))
     };
     for (which, route) in routes.iter().enumerate() {
         let warm_up = if *route == Route::Kirim {
@@ -127,26 +133,64 @@ fn paired(client: &tokio::runtime::Runtime, requests: &mut Requests, framework: 
         send(which, warm_up);
     }
     let (mut verify_only, mut kirim) = (Vec::new(), Vec::new());
+    let mut cpu: [Vec<f64>; 3] = Default::default();
     for round in 0..PAIRED_ROUNDS {
         let mut times = [Duration::ZERO; 3];
         for step in 0..routes.len() {
             let which = (step + round) % routes.len();
-            times[which] = send(which, PAIRED_REQUESTS);
+            let (elapsed, per_request) = send(which, PAIRED_REQUESTS);
+            times[which] = elapsed;
+            cpu[which].extend(per_request);
         }
         // The same number of requests each: a ratio of rates is the inverse ratio of times.
         let [bare, verified, full] = times.map(|t| t.as_secs_f64());
         verify_only.push(bare / verified);
         kirim.push(bare / full);
     }
+    let cpu = if cpu.iter().all(|route| route.len() == PAIRED_ROUNDS) {
+        let [bare, verified, full] = cpu.map(|mut route| {
+            route.sort_by(f64::total_cmp);
+            route[route.len() / 2] / 1_000.0
+        });
+        format!(
+            "; server CPU per request (median): bare {bare:.2} us, verify-only {verified:.2} us, \
+             kirim {full:.2} us"
+        )
+    } else {
+        String::new()
+    };
     println!(
         "http/{}/paired: {PAIRED_ROUNDS} rounds of {PAIRED_REQUESTS} requests; against the bare \
-         handler of the same round: verify-only {}, kirim {}",
+         handler of the same round: verify-only {}, kirim {}{cpu}",
         framework.name(),
         paired_summary(&mut verify_only),
         paired_summary(&mut kirim)
     );
     drop(connections);
     drop(servers);
+}
+
+/// Nanoseconds on a CPU, so far, of every thread of this process but the calling one (the
+/// client's, which runs its runtime on this thread): the servers' threads, of which only those
+/// of the server under load do any work. From `/proc/self/task/*/schedstat`; `None` where there
+/// is no such file (not Linux), and then the paired rounds print no CPU times.
+fn servers_cpu() -> Option<u64> {
+    let me = std::fs::read_link("/proc/thread-self").ok()?;
+    let me = me.file_name()?.to_owned();
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let task = task.ok()?;
+        if task.file_name() == me {
+            continue;
+        }
+        // A thread that ended since the directory was read has no file any more: it ran no
+        // server work that counts here.
+        let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        total += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
