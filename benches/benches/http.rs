@@ -28,6 +28,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -120,7 +122,7 @@ fn paired(client: &tokio::runtime::Runtime, requests: &mut Requests, framework: 
             client.block_on(load(std::mem::take(&mut connections[which]), batches));
         let cpu = servers_cpu()
             .zip(cpu_before)
-            .map(|(after, before)| after - before);
+            .map(|(after, before)| cpu_between(&before, &after));
         connections[which] = returned;
         (elapsed, cpu.map(|ns| ns as f64 / count as f64))
     };
@@ -170,27 +172,37 @@ fn paired(client: &tokio::runtime::Runtime, requests: &mut Requests, framework: 
     drop(servers);
 }
 
-/// Nanoseconds on a CPU, so far, of every thread of this process but the calling one (the
-/// client's, which runs its runtime on this thread): the servers' threads, of which only those
-/// of the server under load do any work. From `/proc/self/task/*/schedstat`; `None` where there
-/// is no such file (not Linux), and then the paired rounds print no CPU times.
-fn servers_cpu() -> Option<u64> {
+/// Nanoseconds on a CPU so far, by thread id, of every thread of this process but the calling
+/// one (the client's, which runs its runtime on this thread): the servers' threads, of which
+/// only those of the server under load do any work. From `/proc/self/task/*/schedstat`; `None`
+/// where there is no such file (not Linux), and then the paired rounds print no CPU times.
+fn servers_cpu() -> Option<BTreeMap<OsString, u64>> {
     let me = std::fs::read_link("/proc/thread-self").ok()?;
     let me = me.file_name()?.to_owned();
-    let mut total = 0;
+    let mut threads = BTreeMap::new();
     for task in std::fs::read_dir("/proc/self/task").ok()? {
         let task = task.ok()?;
         if task.file_name() == me {
             continue;
         }
-        // A thread that ended since the directory was read has no file any more: it ran no
-        // server work that counts here.
+        // A thread that ended since the directory was read has no file any more.
         let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else {
             continue;
         };
-        total += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+        let ns = schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+        threads.insert(task.file_name(), ns);
     }
-    Some(total)
+    Some(threads)
+}
+
+/// The CPU time the servers' threads spent between two readings of [`servers_cpu`]: each
+/// thread's growth (a thread started in between counts whole; one that ended is lost, which a
+/// server under load does not do).
+fn cpu_between(before: &BTreeMap<OsString, u64>, after: &BTreeMap<OsString, u64>) -> u64 {
+    after
+        .iter()
+        .map(|(thread, ns)| ns.saturating_sub(before.get(thread).copied().unwrap_or(0)))
+        .sum()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
