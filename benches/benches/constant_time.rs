@@ -159,20 +159,21 @@ fn d_control_slice_eq(runner: &mut CtRunner, rng: &mut BenchRng) {
 }
 
 fn e_first_byte_vs_last_byte(runner: &mut CtRunner, rng: &mut BenchRng) {
-    let (signer, verifier) = one_secret();
-    let cases = pool(rng, |body, rng| {
-        let good = signer.sign(TIMESTAMP, body).into_bytes();
-        [corrupt(&good, 0, rng), corrupt(&good, 31, rng)]
-    });
-    run_verify(runner, rng, &verifier, &cases);
+    forgeries(runner, rng, [0, 31]);
 }
 
 /// `e` mirrored: the last-byte forgery on the left, the first-byte one on the right.
 fn g_last_byte_vs_first_byte(runner: &mut CtRunner, rng: &mut BenchRng) {
+    forgeries(runner, rng, [31, 0]);
+}
+
+/// Two forgeries of each body's signature, wrong in the digest byte `wrong[0]` (left class)
+/// and `wrong[1]` (right class).
+fn forgeries(runner: &mut CtRunner, rng: &mut BenchRng, wrong: [usize; 2]) {
     let (signer, verifier) = one_secret();
     let cases = pool(rng, |body, rng| {
         let good = signer.sign(TIMESTAMP, body).into_bytes();
-        [corrupt(&good, 31, rng), corrupt(&good, 0, rng)]
+        wrong.map(|byte| corrupt(&good, byte, rng))
     });
     run_verify(runner, rng, &verifier, &cases);
 }

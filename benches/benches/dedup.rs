@@ -208,16 +208,9 @@ impl Operation {
                     Ok(matches!(settled, Settled::Applied))
                 }))
             }
-            Self::SetNxPx => {
-                let connection = store.connection().clone();
-                runtime.block_on(timed(
-                    batches,
-                    &connection,
-                    |mut connection, key| async move {
-                        set(&mut connection, &key, RAW_VALUE, "NX").await
-                    },
-                ))
-            }
+            Self::SetNxPx => raw(runtime, store, batches, |mut connection, key| async move {
+                set(&mut connection, &key, RAW_VALUE, "NX").await
+            }),
             Self::SetThenComplete => {
                 runtime.block_on(timed(batches, store, |store, key| async move {
                     let token = ClaimToken::generate()?;
@@ -232,19 +225,28 @@ impl Operation {
                     Ok(matches!(settled, Settled::Applied))
                 }))
             }
-            Self::SetThenSet => {
-                let connection = store.connection().clone();
-                runtime.block_on(timed(
-                    batches,
-                    &connection,
-                    |mut connection, key| async move {
-                        Ok(set(&mut connection, &key, RAW_VALUE, "NX").await?
-                            && set(&mut connection, &key, "d", "XX").await?)
-                    },
-                ))
-            }
+            Self::SetThenSet => raw(runtime, store, batches, |mut connection, key| async move {
+                Ok(set(&mut connection, &key, RAW_VALUE, "NX").await?
+                    && set(&mut connection, &key, "d", "XX").await?)
+            }),
         }
     }
+}
+
+/// Runs `batches` through [`timed`] on a clone of the store's connection: the raw commands,
+/// with none of the store's own work around them.
+fn raw<F, Fut>(
+    runtime: &tokio::runtime::Runtime,
+    store: &RedisStore,
+    batches: Vec<Vec<DedupKey>>,
+    operation: F,
+) -> Duration
+where
+    F: Fn(redis::aio::ConnectionManager, DedupKey) -> Fut + Copy + Send + 'static,
+    Fut: Future<Output = Result<bool, kirim_verify::store::StoreError>> + Send,
+{
+    let connection = store.connection().clone();
+    runtime.block_on(timed(batches, &connection, operation))
 }
 
 /// A bare `SET key value <NX|XX> PX 30000`: whether it was written.

@@ -240,13 +240,17 @@ impl Route {
         }
     }
 
-    /// The receiver of a verified route.
+    /// The receiver of a verified route: one secret, defaults otherwise, and for `Kirim` the
+    /// in-memory store (replay guard on).
     fn receiver(self) -> Option<Arc<Receiver>> {
         let verifier = Verifier::new([Secret::new(SECRET).expect("secret")]).expect("verifier");
+        let receiver = Receiver::new(verifier);
         match self {
             Self::Bare => None,
-            Self::VerifyOnly => Some(Arc::new(Receiver::new(verifier))),
-            Self::Kirim => Some(receiver()),
+            Self::VerifyOnly => Some(Arc::new(receiver)),
+            Self::Kirim => Some(Arc::new(
+                receiver.with_dedup(Dedup::new(MemoryStore::new())),
+            )),
         }
     }
 }
@@ -286,12 +290,6 @@ impl Requests {
         }
         batches
     }
-}
-
-/// The receiver of the verified routes: one secret, the in-memory store, defaults otherwise.
-fn receiver() -> Arc<Receiver> {
-    let verifier = Verifier::new([Secret::new(SECRET).expect("secret")]).expect("verifier");
-    Arc::new(Receiver::new(verifier).with_dedup(Dedup::new(MemoryStore::new())))
 }
 
 /// A server under test; stopped on drop.
